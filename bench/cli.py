@@ -1,0 +1,336 @@
+"""``python -m bench`` / ``bench``: run, list, leaderboard, score, compare, train,
+human export, cache. User mistakes print one line and exit with code 2."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import registry
+from bench.context import Context
+from bench.data import TestSet, load_test_set
+from bench.errors import BenchError
+
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `bench list | head`
+        sys.stderr.close()
+        return 0
+
+
+# -- parser ------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--data-dir", type=Path, default=None,
+                      help="folder with test.jsonl/train.jsonl (default $BENCH_DATA_DIR, "
+                           "else the local cache, else the Hugging Face hub)")
+    data.add_argument("--test", type=Path, default=None, metavar="FILE",
+                      help="score on this JSONL file instead of the fixed test set")
+    results = argparse.ArgumentParser(add_help=False)
+    results.add_argument("--results-dir", type=Path, default=Path("results"))
+    params = argparse.ArgumentParser(add_help=False)
+    params.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="predictor parameter (repeatable)")
+    params.add_argument("--no-cache", action="store_true",
+                        help="neither read nor write the raw-response cache")
+
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", parents=[data, results, params],
+                         help="score predictors on the test set")
+    run.add_argument("specs", nargs="+", metavar="SPEC", help="'all' or NAME[:VARIANT] ...")
+    run.add_argument("--limit", type=int, default=None, help="only the first N items")
+    run.add_argument("--concurrency", type=int, default=None,
+                     help="parallel requests for per-item predictors")
+    run.add_argument("--retry-errors", action="store_true",
+                     help="re-ask items recorded as no answer")
+    run.add_argument("--dry-run", action="store_true",
+                     help="count requests, tokens and cost without sending anything")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(handler=cmd_run)
+
+    lst = sub.add_parser("list", parents=[data], help="every predictor and whether it can run")
+    lst.set_defaults(handler=cmd_list)
+
+    board = sub.add_parser("leaderboard", parents=[results],
+                           help="write LEADERBOARD.md, leaderboard.json and .csv")
+    board.set_defaults(handler=cmd_leaderboard)
+
+    score = sub.add_parser("score", parents=[results], help="re-score stored predictions")
+    score.set_defaults(handler=cmd_score)
+
+    compare = sub.add_parser("compare", parents=[results],
+                             help="paired comparison of two predictors")
+    compare.add_argument("a")
+    compare.add_argument("b")
+    compare.add_argument("--test-set", default=None)
+    compare.set_defaults(handler=cmd_compare)
+
+    train = sub.add_parser("train", parents=[data, params], help="fit a trainable predictor")
+    train.add_argument("name")
+    train.set_defaults(handler=cmd_train)
+
+    human = sub.add_parser("human", help="the person's sheet")
+    human_sub = human.add_subparsers(dest="action", required=True)
+    export = human_sub.add_parser("export", parents=[data],
+                                  help="write the blank sheet (prompt,0 rows) to fill in")
+    export.add_argument("--output", type=Path, default=Path("human_input.csv"))
+    export.add_argument("--force", action="store_true", help="overwrite an existing file")
+    export.set_defaults(handler=cmd_human_export)
+
+    cache = sub.add_parser("cache", help="the raw-response cache")
+    cache.add_argument("action", choices=["info", "clear"])
+    cache.add_argument("--predictor", default=None, help="clear only this predictor's entries")
+    cache.set_defaults(handler=cmd_cache)
+    return parser
+
+
+# -- helpers -----------------------------------------------------------------
+
+
+def _context(args: argparse.Namespace, with_test_set: bool = True) -> Context:
+    ctx = Context(data_dir=getattr(args, "data_dir", None),
+                  use_cache=not getattr(args, "no_cache", False))
+    if with_test_set:
+        test = getattr(args, "test", None)
+        ctx.test_set = load_test_set(ctx.data_dir, test) if test else ctx.benchmark
+    return ctx
+
+
+def _specs(requested: Sequence[str], ctx: Context) -> list[str]:
+    if list(requested) != ["all"]:
+        if "all" in requested:
+            raise BenchError("'all' cannot be combined with other predictor names")
+        return list(requested)
+    specs = []
+    for name, entry in registry.entries().items():
+        variants = entry.variants(ctx) if entry.variants else []
+        specs += [f"{name}:{v}" for v in variants] if variants else [name]
+    return specs
+
+
+def _accepts(spec: str, key: str) -> bool:
+    entry = registry.get(registry.parse_spec(spec)[0])
+    parameters = inspect.signature(entry.factory).parameters
+    return key in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def _params_for(spec: str, params: dict[str, str], everything: bool) -> dict[str, str]:
+    """With ``run all``, each --param goes to the predictors that take it."""
+    if not everything:
+        return params
+    return {k: v for k, v in params.items() if _accepts(spec, k)}
+
+
+def _build_all(args: argparse.Namespace, ctx: Context) -> list[tuple[str, Any, dict[str, str]]]:
+    params = registry.parse_params(args.param)
+    specs = _specs(args.specs, ctx)
+    everything = list(args.specs) == ["all"]
+    if everything:
+        for key in params:
+            if not any(_accepts(s, key) for s in specs):
+                raise BenchError(f"no predictor takes the parameter {key!r}")
+    built = []
+    for spec in specs:
+        own = _params_for(spec, params, everything)
+        built.append((spec, registry.build(spec, own, ctx), own))
+    return built
+
+
+def _why_not(predictor: Any) -> str | None:
+    check = getattr(predictor, "unavailable", None)
+    return check() if callable(check) else None
+
+
+# -- commands ----------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench import runner, tables
+
+    ctx = _context(args)
+    test_set = ctx.test_set
+    assert test_set is not None
+    if args.limit is not None and args.limit < 1:
+        raise BenchError(f"--limit must be at least 1, not {args.limit}")
+    if args.concurrency is not None and args.concurrency < 1:
+        raise BenchError(f"--concurrency must be at least 1, not {args.concurrency}")
+    built = _build_all(args, ctx)
+    if args.dry_run:
+        return _dry_run(built, test_set, args.limit)
+    rows, skipped = [], []
+    for spec, predictor, params in built:
+        reason = _why_not(predictor)
+        if reason:
+            skipped.append((predictor.name, reason))
+            print(f"skipped {predictor.name}: {reason}", file=sys.stderr)
+            continue
+        entry = registry.get(registry.parse_spec(spec)[0])
+        result = runner.run_predictor(
+            predictor, test_set, args.results_dir, spec=spec, kind=entry.kind, params=params,
+            concurrency=args.concurrency, limit=args.limit, retry_errors=args.retry_errors,
+            progress=not args.quiet,
+        )
+        rows.append((result.scores.mae is None, result.scores.mae or 0.0,
+                     tables.score_row(result.name, result.scores, result.totals, result.wall_s)))
+    print(f"test set {test_set.name} ({len(test_set)} items, {test_set.fingerprint[:19]}...)")
+    if rows:
+        print(tables.render([row for *_, row in sorted(rows, key=lambda r: r[:2])]))
+    for name, reason in skipped:
+        print(f"skipped {name}: {reason}")
+    print(f"results in {args.results_dir}/")
+    return 0
+
+
+def _dry_run(built: list[tuple[str, Any, dict[str, str]]], test_set: TestSet,
+             limit: int | None) -> int:
+    from bench import tables
+
+    products = test_set.products()[: limit if limit is not None else None]
+    rows = []
+    for _, predictor, _ in built:
+        estimate = getattr(predictor, "estimate", None)
+        reason = _why_not(predictor)
+        if callable(estimate):
+            e = estimate(products)
+            cost = e.get("cost_usd")
+            rows.append([predictor.name, str(e.get("requests", 0)), str(e.get("input_tokens", 0)),
+                         str(e.get("output_tokens", 0)),
+                         f"${cost:,.4f}" if cost is not None else "unknown",
+                         reason or "ready"])
+        else:
+            rows.append([predictor.name, "0", "-", "-", "$0", reason or "local, no requests"])
+    print(f"dry run on {len(products)} items: nothing sent")
+    print(tables.render(rows, ["predictor", "requests", "input tokens", "output tokens",
+                               "est. cost", "status"]))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from bench import tables
+
+    ctx = _context(args, with_test_set=False)
+    rows = []
+    for name, entry in registry.entries().items():
+        variants = entry.variants(ctx) if entry.variants else []
+        for spec in ([f"{name}:{v}" for v in variants] if variants else [name]):
+            try:
+                reason = _why_not(registry.build(spec, {}, ctx))
+            except BenchError as exc:
+                reason = str(exc)
+            rows.append([spec, entry.kind, "yes" if not reason else f"no: {reason}",
+                         entry.summary])
+    print(tables.render(rows, ["predictor", "kind", "runs here", "what"]))
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from bench import leaderboard
+
+    entries = leaderboard.collect(args.results_dir)
+    if not entries:
+        raise BenchError("no stored runs: run `bench run all` first", args.results_dir)
+    for path in leaderboard.write(args.results_dir, entries):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from bench import leaderboard, tables
+    from bench.provenance import now
+
+    entries = leaderboard.collect(args.results_dir)
+    if not entries:
+        raise BenchError("no stored runs to score", args.results_dir)
+    rows = []
+    for e in entries:
+        info = dict(e.info)
+        info.update(metrics=e.scores.as_dict(), rescored_at=now())
+        e.store.write_run(info)
+        rows.append(tables.score_row(f"{e.predictor} [{e.test_set}]", e.scores,
+                                     info.get("totals")))
+    print(tables.render(rows))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench import leaderboard, metrics
+
+    entries = leaderboard.collect(args.results_dir, args.test_set)
+    by_name = {e.predictor: e for e in entries}
+    for name in (args.a, args.b):
+        if name not in by_name:
+            raise BenchError(f"no stored run for {name!r} (have: {', '.join(by_name)})",
+                             args.results_dir)
+    a, b = by_name[args.a], by_name[args.b]
+    truth = {**a.truth, **b.truth}
+    p = metrics.paired(truth, a.answers, b.answers)
+    if p.items == 0:
+        raise BenchError(f"{args.a} and {args.b} answered no item in common")
+    lo, hi = p.diff_ci95 or (0.0, 0.0)
+    print(f"{args.a} vs {args.b} on {p.items} items both answered")
+    print(f"  MAE {args.a}: ${p.mae_a:,.2f}   {args.b}: ${p.mae_b:,.2f}")
+    print(f"  difference (A - B): ${p.diff:+,.2f}, 95% CI [${lo:+,.2f}, ${hi:+,.2f}]"
+          + ("  (tied: interval includes 0)" if p.tied else ""))
+    print(f"  closer: {args.a} {p.a_wins:.1%}, {args.b} {p.b_wins:.1%}, equal {p.ties:.1%}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    ctx = _context(args)
+    params = registry.parse_params(args.param)
+    predictor = registry.build(args.name, params, ctx)
+    fit = getattr(predictor, "fit", None)
+    if not callable(fit):
+        raise BenchError(f"predictor {args.name!r} is not trainable")
+    choose = getattr(predictor, "training_examples", None)
+    examples = choose() if callable(choose) else ctx.train_examples()[0]
+    print(f"training {predictor.name} on {len(examples)} examples", file=sys.stderr)
+    fit(examples)
+    print(f"trained {predictor.name}")
+    return 0
+
+
+def cmd_human_export(args: argparse.Namespace) -> int:
+    from predictors.sheets import write_blank_sheet
+
+    if args.output.exists() and not args.force:
+        raise BenchError("exists; pass --force to overwrite", args.output)
+    ctx = _context(args)
+    assert ctx.test_set is not None
+    count = write_blank_sheet(args.output, ctx.test_set.products())
+    print(f"wrote {count} rows to {args.output}: fill in the 0s, then "
+          f"`bench run human --param csv={args.output}`")
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    ctx = Context()
+    if args.action == "info":
+        info = ctx.responses.info()
+        print(f"{info['path']}: {info['entries']} responses, {info['bytes']:,} bytes")
+        for name, count in sorted(info["by_predictor"].items()):
+            print(f"  {name}: {count}")
+    else:
+        removed = ctx.responses.clear(args.predictor)
+        print(f"removed {removed} cached responses")
+    return 0

@@ -1,0 +1,128 @@
+"""Scoring: the error figures this field reports, and paired comparisons.
+
+A missing answer is never counted as $0: figures are over answered items,
+and coverage says how many that is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+BOOTSTRAP_SEED = 42
+BOOTSTRAP_SAMPLES = 2000
+
+
+def band(error: float, truth: float) -> str:
+    """The tester's colours: green = a hit (< $40 or < 20%), orange (< $80 or < 40%), red."""
+    ratio = error / truth if truth > 0 else math.inf
+    if error < 40 or ratio < 0.2:
+        return "green"
+    if error < 80 or ratio < 0.4:
+        return "orange"
+    return "red"
+
+
+@dataclass(frozen=True)
+class Scores:
+    answered: int
+    total: int
+    mae: float | None
+    mae_ci95: tuple[float, float] | None
+    rmsle: float | None
+    hit_rate: float | None
+    orange_rate: float | None
+    median_error: float | None
+    coverage: float
+
+    def as_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["mae_ci95"] = list(self.mae_ci95) if self.mae_ci95 else None
+        return out
+
+
+def _pairs(truth: Mapping[int, float], guesses: Mapping[int, float | None]):
+    ids = [i for i in truth if guesses.get(i) is not None]
+    t = np.array([truth[i] for i in ids], dtype=float)
+    g = np.array([guesses[i] for i in ids], dtype=float)
+    return ids, t, g
+
+
+def score(truth: Mapping[int, float], guesses: Mapping[int, float | None],
+          *, seed: int = BOOTSTRAP_SEED, samples: int = BOOTSTRAP_SAMPLES) -> Scores:
+    """Figures over the items of ``truth`` that ``guesses`` answered."""
+    _, t, g = _pairs(truth, guesses)
+    total = len(truth)
+    if len(t) == 0:
+        return Scores(0, total, None, None, None, None, None, None, 0.0)
+    errors = np.abs(g - t)
+    log_err = np.log1p(np.maximum(g, 0.0)) - np.log1p(t)
+    bands = [band(e, tr) for e, tr in zip(errors, t, strict=True)]
+    return Scores(
+        answered=len(t),
+        total=total,
+        mae=float(errors.mean()),
+        mae_ci95=bootstrap_ci(errors, seed=seed, samples=samples),
+        rmsle=float(math.sqrt(float(np.mean(log_err**2)))),
+        hit_rate=bands.count("green") / len(t),
+        orange_rate=bands.count("orange") / len(t),
+        median_error=float(np.median(errors)),
+        coverage=len(t) / total if total else 0.0,
+    )
+
+
+def bootstrap_ci(values: np.ndarray, *, seed: int = BOOTSTRAP_SEED,
+                 samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean (fixed seed: same file every run)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(samples, len(values)))
+    means = values[idx].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A against B on the items both answered: ``diff`` = MAE(A) - MAE(B)."""
+
+    items: int
+    mae_a: float | None
+    mae_b: float | None
+    diff: float | None
+    diff_ci95: tuple[float, float] | None
+    a_wins: float | None  # share of items where A's error is strictly smaller
+    b_wins: float | None
+    ties: float | None
+
+    @property
+    def tied(self) -> bool:
+        """The interval includes zero: no significant difference."""
+        return self.diff_ci95 is None or self.diff_ci95[0] <= 0.0 <= self.diff_ci95[1]
+
+    def as_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["diff_ci95"] = list(self.diff_ci95) if self.diff_ci95 else None
+        out["tied"] = self.tied
+        return out
+
+
+def paired(truth: Mapping[int, float], a: Mapping[int, float | None],
+           b: Mapping[int, float | None], *, seed: int = BOOTSTRAP_SEED,
+           samples: int = BOOTSTRAP_SAMPLES) -> Paired:
+    ids = [i for i in truth if a.get(i) is not None and b.get(i) is not None]
+    if not ids:
+        return Paired(0, None, None, None, None, None, None, None)
+    t = np.array([truth[i] for i in ids])
+    ea = np.abs(np.array([a[i] for i in ids], dtype=float) - t)
+    eb = np.abs(np.array([b[i] for i in ids], dtype=float) - t)
+    d = ea - eb
+    n = len(ids)
+    return Paired(
+        items=n, mae_a=float(ea.mean()), mae_b=float(eb.mean()), diff=float(d.mean()),
+        diff_ci95=bootstrap_ci(d, seed=seed, samples=samples),
+        a_wins=float(np.sum(d < 0) / n), b_wins=float(np.sum(d > 0) / n),
+        ties=float(np.sum(d == 0) / n),
+    )

@@ -1,0 +1,40 @@
+"""What a run records about where it ran: package versions, git commit, time."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+# Read from package metadata, never imported: recording versions must not load torch.
+PACKAGES = (
+    "pricer-bench", "numpy", "pandas", "huggingface_hub", "scikit-learn", "xgboost",
+    "openai", "anthropic", "torch", "transformers", "peft", "bitsandbytes", "accelerate",
+)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None

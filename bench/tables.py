@@ -1,0 +1,27 @@
+"""Tables for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tabulate import tabulate
+
+from bench.leaderboard import money, number, percent
+from bench.metrics import Scores
+
+HEADERS = ["predictor", "answered", "MAE", "95% CI", "RMSLE", "hits", "median", "cost", "time"]
+
+
+def score_row(name: str, scores: Scores, totals: dict[str, Any] | None = None,
+              seconds: float | None = None) -> list[str]:
+    ci = f"{money(scores.mae_ci95[0])}-{money(scores.mae_ci95[1])}" if scores.mae_ci95 else "-"
+    cost = (totals or {}).get("cost_usd")
+    return [name, f"{scores.answered}/{scores.total}", money(scores.mae), ci,
+            number(scores.rmsle), percent(scores.hit_rate), money(scores.median_error),
+            money(cost) if cost is not None else "-",
+            f"{seconds:.1f}s" if seconds is not None else "-"]
+
+
+def render(rows: Sequence[Sequence[str]], headers: Sequence[str] = HEADERS) -> str:
+    return tabulate(rows, headers=list(headers), tablefmt="github", disable_numparse=True)

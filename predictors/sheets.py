@@ -1,0 +1,114 @@
+"""Reading guesses from CSV sheets: a person's, or a recorded published run.
+
+Two formats: the original sheet (``prompt,guess`` rows, no header, matched to
+items by prompt text) and ``id,prediction`` with a header. Every defect is one
+BenchError naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.types import Product
+
+
+def _normal(prompt: str) -> str:
+    return prompt.replace("\r\n", "\n").strip()
+
+
+def read_guesses(path: Path, products: Iterable[Product]) -> dict[int, float]:
+    """Guesses by item id, checked against ``products`` (the test set)."""
+    text = _read_text(path)
+    by_prompt = {_normal(p.prompt): p.id for p in products}
+    ids = set(by_prompt.values())
+    reader = csv.reader(io.StringIO(text, newline=""))
+    guesses: dict[int, float] = {}
+    header_done = False
+    by_id = False
+    line = 1
+    for row in reader:
+        start, line = line, reader.line_num + 1
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if not header_done:
+            header_done = True
+            if [c.strip().lower() for c in row[:2]] == ["id", "prediction"]:
+                by_id = True
+                continue
+        if len(row) < 2:
+            raise BenchError("expected two columns (prompt,guess or id,prediction), found one",
+                             path, start)
+        key, value = row[0], row[1]
+        guess = _guess(value, path, start)
+        if by_id:
+            try:
+                item = int(key.strip())
+            except ValueError:
+                raise BenchError(f"id {key.strip()!r} is not an integer", path, start) from None
+            if item not in ids:
+                raise BenchError(f"unknown id {item}: not in the test set", path, start)
+        else:
+            found = by_prompt.get(_normal(key))
+            if found is None:
+                raise BenchError(f"prompt not in the test set: {_preview(key)!r}", path, start)
+            item = found
+        if item in guesses and guesses[item] != guess:
+            raise BenchError(f"conflicting duplicate for item {item}: "
+                             f"{guesses[item]:g} and {guess:g}", path, start)
+        guesses[item] = guess
+    if not guesses:
+        raise BenchError("empty sheet: no guesses", path)
+    return guesses
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BenchError("file not found", path) from None
+    except IsADirectoryError:
+        raise BenchError("is a directory, expected a CSV file", path) from None
+    if b"\x00" in raw[:4096]:
+        raise BenchError("binary data, expected a CSV text file", path)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise BenchError("not UTF-8 text", path, line) from None
+
+
+def _guess(value: str, path: Path, line: int) -> float:
+    cleaned = value.strip().replace("$", "").replace(",", "")
+    try:
+        guess = float(cleaned)
+    except ValueError:
+        raise BenchError(f"guess {value.strip()!r} is not a number", path, line) from None
+    if not math.isfinite(guess):
+        raise BenchError(f"guess {value.strip()!r} is not a finite number", path, line)
+    if guess < 0:
+        raise BenchError(f"guess {value.strip()!r} is negative", path, line)
+    return guess
+
+
+def _preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat[:60] + ("..." if len(flat) > 60 else "")
+
+
+def write_blank_sheet(path: Path, products: Iterable[Product]) -> int:
+    """The sheet a person fills in: ``prompt,0`` rows, no header."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    count = 0
+    for product in products:
+        writer.writerow([product.prompt, 0])
+        count += 1
+    from bench.fsutil import atomic_write_text
+
+    atomic_write_text(path, buffer.getvalue())
+    return count
