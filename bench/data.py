@@ -278,7 +278,7 @@ def hub_rows(spec: dict[str, Any]) -> list[Row]:
         try:
             local = hf_hub_download(
                 repo_id=spec["repo_id"], repo_type=spec.get("repo_type", "dataset"),
-                filename=filename, revision=spec["revision"],
+                filename=filename, revision=spec["revision"], cache_dir=cache_root() / "hub",
                 endpoint=os.environ.get("HF_ENDPOINT") or None,
                 token=os.environ.get("HF_TOKEN") or None,
             )

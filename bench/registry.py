@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import os
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ from bench.errors import BenchError
 from bench.types import Prediction, Predictor, Product
 
 ENTRY_POINT_GROUP = "bench.predictors"
+# Extra modules to import for their @register/@price_predictor decorators,
+# comma-separated: predictors in a plain file, without packaging.
+PLUGINS_ENV = "BENCH_PLUGINS"
 KINDS = ("person", "classic", "frontier", "local-llm", "reference", "custom")
 # Built-in predictor modules: imported to run their @register decorators. Each
 # imports its heavy libraries lazily, so listing never loads torch or sklearn.
@@ -140,6 +144,11 @@ def _load() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != module:  # a missing dependency inside it is a real error
                 raise
+    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise BenchError(f"{PLUGINS_ENV}: cannot import {module!r}: {exc}") from None
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             obj = ep.load()

@@ -117,7 +117,7 @@ def _run_info(predictor: Predictor, test_set: TestSet, spec: str, kind: str,
         "data_source": test_set.source,
         "items": len(test_set),
         "seeds": {"bootstrap": metrics.BOOTSTRAP_SEED,
-                  **({"predictor": getattr(predictor, "seed")} if hasattr(predictor, "seed")
+                  **({"predictor": predictor.seed} if hasattr(predictor, "seed")
                      else {})},
         "versions": provenance.package_versions(),
         "git_commit": provenance.git_commit(),

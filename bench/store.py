@@ -70,7 +70,8 @@ class RunStore:
     @classmethod
     def for_run(cls, results_dir: Path, test_set: str, predictor: str,
                 fingerprint: dict[str, Any]) -> RunStore:
-        return cls(results_dir / slug(test_set) / f"{slug(predictor)}-{fingerprint_hash(fingerprint)}")
+        name = f"{slug(predictor)}-{fingerprint_hash(fingerprint)}"
+        return cls(results_dir / slug(test_set) / name)
 
     def records(self) -> dict[int, Record]:
         """The latest record per id; a torn last line (killed mid-write) is ignored."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import Context
+from bench.data import DEFAULT_TEST
 from bench.registry import register
 from bench.types import Prediction, Product
 from predictors.sheets import read_guesses
@@ -23,6 +24,7 @@ class HumanPredictor:
         self.name = "human"
         self._ctx = ctx or Context()
         data_dir = self._ctx.data_dir
+        self._default_sheet = csv is None
         self.csv = csv if csv is not None else (data_dir / SHEET if data_dir else None)
         self._guesses: dict[int, float] | None = None
 
@@ -31,6 +33,9 @@ class HumanPredictor:
             return f"no guesses sheet: pass --param csv=PATH or a --data-dir with {SHEET}"
         if not self.csv.exists():
             return f"guesses sheet {self.csv} not found (--param csv=PATH)"
+        test_set = self._ctx.test_set
+        if self._default_sheet and test_set is not None and test_set.name != DEFAULT_TEST:
+            return f"the default sheet covers {DEFAULT_TEST} only: pass --param csv=PATH"
         return None
 
     def fingerprint(self) -> dict[str, Any]:

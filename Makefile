@@ -1,0 +1,38 @@
+# Two commands for a fresh machine:
+#   make run    set up .venv, score every predictor that can run here, write the leaderboard
+#   make test   set up .venv, run the test suite
+# Data: BENCH_DATA_DIR (a folder with test.jsonl, train.jsonl, ...) if set, else the
+# Hugging Face hub. The tests need the real data folder: BENCH_TEST_DATA_DIR
+# (default ../shared/data/pricer).
+
+PYTHON ?= python3
+VENV ?= .venv
+# The torch build to install first: CPU wheel here; on a GPU machine pass e.g.
+# TORCH_SPEC="torch>=2.3" to get the CUDA build from PyPI.
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/python -m bench run all
+	$(BIN)/python -m bench leaderboard
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check bench predictors tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
