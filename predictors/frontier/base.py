@@ -1,0 +1,252 @@
+"""What every API predictor shares: the response cache, retries, the rate cap,
+token and cost accounting, dry-run estimates, and keeping keys secret.
+
+A subclass says how to build one item's request body, how to send it with its
+SDK (returning a JSON-able raw reply), and how to read a price out of a raw
+reply. Raw replies are cached, keyed by the exact request body plus the
+server it goes to, so a cache hit is re-parsed: a parser change needs no new
+calls. Errors are never cached and never raised out of ``predict_one``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+from bench.cache import ResponseCache
+from bench.errors import BenchError
+from bench.types import Prediction, Product
+from predictors.frontier import pricing
+from predictors.frontier.redact import public_url, scrub
+from predictors.frontier.retry import (
+    RetryPolicy,
+    TokenBucket,
+    call_with_retries,
+    is_fatal,
+)
+
+# Per-message framing tokens added by chat APIs (role markers), for estimates.
+MESSAGE_OVERHEAD_TOKENS = 4
+PLACEHOLDER_KEY = "EMPTY"  # what local OpenAI-compatible servers accept (vLLM docs)
+_MAX_ERROR_CHARS = 400
+
+Reply = dict[str, Any]  # text, input_tokens, output_tokens, latency_s, (+ extras)
+
+
+class ApiPredictor:
+    """Base for per-item API predictors (the runner fans ``predict_one`` out)."""
+
+    registry_name: ClassVar[str]
+    sdk: ClassVar[str]  # the import name of the official SDK
+    url_env: ClassVar[str]  # the environment variable naming a custom server
+    default_url: ClassVar[str | None]  # None: a server must be named
+    # Bump when the request shape or prompt changes: it is in every cache key.
+    version: ClassVar[int] = 1
+    default_concurrency: int = 8
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None,
+        api_key_env: str,
+        timeout: float,
+        max_retries: int,
+        backoff: float,
+        max_backoff: float,
+        rpm: float | None,
+        price_in: float | None,
+        price_out: float | None,
+        ctx: Any = None,
+    ):
+        if not model:
+            raise ValueError("model must not be empty")
+        if timeout <= 0 or max_retries < 0 or backoff < 0 or max_backoff < 0:
+            raise ValueError("timeout must be > 0; max_retries, backoff, max_backoff >= 0")
+        self.model = model
+        self.name = f"{self.registry_name}:{model}"
+        self.api_key_env = api_key_env
+        self.timeout = timeout
+        self.price_in, self.price_out = price_in, price_out
+        url = base_url or os.environ.get(self.url_env) or self.default_url
+        self.base_url = url or None
+        self.endpoint = public_url(url) if url else None
+        self.policy = RetryPolicy(max_retries=max_retries, backoff=backoff,
+                                  max_backoff=max_backoff)
+        self.limiter = TokenBucket(rpm) if rpm else None
+        self.responses: ResponseCache = ctx.responses if ctx is not None else ResponseCache(None)
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self._fatal: str | None = None  # set once every later call would fail too
+
+    # -- what a subclass provides ------------------------------------------------
+
+    def request(self, product: Product) -> dict[str, Any]:
+        """The exact request body (SDK keyword arguments) for one item."""
+        raise NotImplementedError
+
+    def make_client(self, api_key: str) -> Any:
+        raise NotImplementedError
+
+    def send(self, client: Any, request: dict[str, Any]) -> Reply:
+        """One call; the reply as JSON-able data (text, input/output tokens)."""
+        raise NotImplementedError
+
+    def interpret(self, reply: Reply) -> tuple[float | None, str | None, str | None]:
+        """(price or None, raw text to keep, why there is no price)."""
+        raise NotImplementedError
+
+    def output_params(self) -> dict[str, Any]:
+        """Parameters that shape the answers (for the fingerprint)."""
+        return {}
+
+    def max_output_tokens(self, request: dict[str, Any]) -> int:
+        return int(request.get("max_tokens") or request.get("max_completion_tokens") or 0)
+
+    # -- capabilities the harness discovers --------------------------------------
+
+    def api_key(self) -> str | None:
+        key = os.environ.get(self.api_key_env)
+        if key:
+            return key
+        default = public_url(self.default_url) if self.default_url else None
+        custom = self.endpoint is not None and self.endpoint != default
+        return PLACEHOLDER_KEY if custom else None
+
+    def unavailable(self) -> str | None:
+        if importlib.util.find_spec(self.sdk) is None:
+            return f"the {self.sdk} package is missing: pip install 'pricer-bench[frontier]'"
+        if self.endpoint is None:
+            return (f"no server: set {self.url_env} or --param base_url=http://HOST:PORT/v1")
+        if self.api_key() is None:
+            return (f"set {self.api_key_env} (or point {self.url_env} / --param base_url= "
+                    "at a compatible server)")
+        return None
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"version": self.version, "model": self.model, "endpoint": self.endpoint,
+                **self.output_params()}
+
+    def prepare(self) -> None:
+        reason = self.unavailable()
+        if reason:
+            raise BenchError(f"{self.name}: {reason}")
+        self.client()
+
+    def client(self) -> Any:
+        with self._client_lock:
+            if self._client is None:
+                key = self.api_key()
+                if key is None:
+                    raise BenchError(f"{self.name}: set {self.api_key_env}")
+                self._client = self.make_client(key)
+            return self._client
+
+    # -- predicting ----------------------------------------------------------------
+
+    def cache_parts(self, request: dict[str, Any]) -> dict[str, Any]:
+        # Everything that shapes the reply: the full request body (model, prompt
+        # with the item's text, output-affecting settings) and the server. Never
+        # keys, timeouts, retries or concurrency.
+        return {"predictor": self.registry_name, "version": self.version,
+                "endpoint": self.endpoint, "request": request}
+
+    def predict_one(self, product: Product) -> Prediction:
+        try:
+            request = self.request(product)
+            parts = self.cache_parts(request)
+            cached = self.responses.get(parts)
+            if cached is not None:
+                return self.prediction(cached)
+            if self._fatal is not None:
+                return Prediction.failed(f"not sent: {self._fatal}")
+            client = self.client()
+            outcome = call_with_retries(lambda: self._timed_send(client, request),
+                                        self.policy, self.limiter)
+            if outcome.error is not None:
+                message = self.describe(outcome.error, outcome.attempts)
+                if is_fatal(outcome.error):
+                    self._fatal = message
+                return Prediction.failed(message)
+            reply: Reply = outcome.value
+            self.responses.put(parts, reply)
+            return self.prediction(reply)
+        except Exception as exc:  # a bug or a broken reply: one no-answer, not a crash
+            return Prediction.failed(self.describe(exc, None))
+
+    def predict(self, products: Sequence[Product]) -> list[Prediction]:
+        with ThreadPoolExecutor(max_workers=self.default_concurrency) as pool:
+            return list(pool.map(self.predict_one, products))
+
+    def _timed_send(self, client: Any, request: dict[str, Any]) -> Reply:
+        start = time.perf_counter()
+        reply = self.send(client, request)
+        reply["latency_s"] = round(time.perf_counter() - start, 4)
+        return reply
+
+    def prediction(self, reply: Reply) -> Prediction:
+        """A Prediction from a raw reply, fresh or cached (re-parsed either way).
+
+        Tokens and cost are those of the call that produced the reply, so a
+        cached rerun reports what its answers cost, not $0.
+        """
+        price, raw, why = self.interpret(reply)
+        tokens_in, tokens_out = reply.get("input_tokens"), reply.get("output_tokens")
+        return Prediction(
+            price=price, raw=raw, error=None if price is not None else why,
+            latency_s=reply.get("latency_s"), input_tokens=tokens_in, output_tokens=tokens_out,
+            cost_usd=pricing.cost_usd(self.model, tokens_in, tokens_out,
+                                      self.price_in, self.price_out),
+        )
+
+    def describe(self, exc: BaseException, attempts: int | None) -> str:
+        text = f"{type(exc).__name__}: {exc}"
+        if attempts and attempts > 1:
+            text += f" (after {attempts} attempts)"
+        return scrub(text, [os.environ.get(self.api_key_env)])[:_MAX_ERROR_CHARS]
+
+    # -- dry run -------------------------------------------------------------------
+
+    def input_text(self, request: dict[str, Any]) -> list[str]:
+        """The texts a request sends (for token estimates)."""
+        texts = [str(m.get("content", "")) for m in request.get("messages", [])]
+        if "system" in request:
+            texts.append(str(request["system"]))
+        if "prompt" in request:
+            texts.append(str(request["prompt"]))
+        return texts
+
+    def estimate(self, products: Sequence[Product]) -> dict[str, Any]:
+        """Requests, tokens and dollars a run would cost; nothing is sent.
+
+        Input tokens ~ characters / 4 plus a few per message; output tokens =
+        the reply budget (max_tokens), an upper bound. Items already in the
+        response cache need no request and are left out.
+        """
+        requests = input_tokens = output_tokens = cached = 0
+        for product in products:
+            request = self.request(product)
+            if self.responses.get(self.cache_parts(request)) is not None:
+                cached += 1
+                continue
+            texts = self.input_text(request)
+            requests += 1
+            input_tokens += sum(pricing.estimate_tokens(t) for t in texts)
+            input_tokens += MESSAGE_OVERHEAD_TOKENS * len(texts)
+            output_tokens += self.max_output_tokens(request)
+        cost = pricing.cost_usd(self.model, input_tokens, output_tokens,
+                                self.price_in, self.price_out) if requests else 0.0
+        return {"requests": requests, "input_tokens": input_tokens,
+                "output_tokens": output_tokens, "cost_usd": cost, "cached": cached}
+
+
+def usage_tokens(usage: Any, input_field: str, output_field: str) -> tuple[int | None, int | None]:
+    """(input, output) tokens from an SDK usage object; servers may omit it."""
+    if usage is None:
+        return None, None
+    return getattr(usage, input_field, None), getattr(usage, output_field, None)

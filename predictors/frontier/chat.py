@@ -1,0 +1,90 @@
+"""``openai[:MODEL]``: chat completions through the official openai SDK, on
+OpenAI or on any OpenAI-compatible server (vLLM, Ollama, LM Studio,
+llama.cpp) named by ``OPENAI_BASE_URL`` or ``--param base_url=``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bench import prompts
+from bench.registry import register
+from bench.types import Product
+from predictors.frontier import prompt
+from predictors.frontier.base import ApiPredictor, Reply, usage_tokens
+
+# Reasoning models take max_completion_tokens (max_tokens is refused) and
+# spend part of it thinking: give them a bigger --param max_tokens.
+_REASONING = re.compile(r"^(o\d|gpt-5)")
+
+
+@register("openai", kind="frontier", variant="model",
+          summary="OpenAI chat model (or any OpenAI-compatible server), the published prompt")
+class OpenAIChat(ApiPredictor):
+    """OpenAI chat completions with the published prompt and prefill."""
+
+    registry_name = "openai"
+    sdk = "openai"
+    url_env = "OPENAI_BASE_URL"
+    default_url = "https://api.openai.com/v1"
+    default_concurrency = 16
+
+    def __init__(
+        self,
+        model: str = "gpt-4o-mini",
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        seed: int = 42,
+        max_tokens: int = 5,
+        temperature: float | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 6,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        rpm: float | None = None,
+        price_in: float | None = None,
+        price_out: float | None = None,
+        ctx: Any = None,
+    ):
+        super().__init__(model=model, base_url=base_url, api_key_env=api_key_env,
+                         timeout=timeout, max_retries=max_retries, backoff=backoff,
+                         max_backoff=max_backoff, rpm=rpm, price_in=price_in,
+                         price_out=price_out, ctx=ctx)
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, not {max_tokens}")
+        self.seed = seed
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+
+    def output_params(self) -> dict[str, Any]:
+        return {"system": prompt.SYSTEM_MESSAGE, "prefill": prompt.PREFILL, "seed": self.seed,
+                "max_tokens": self.max_tokens, "temperature": self.temperature}
+
+    def request(self, product: Product) -> dict[str, Any]:
+        budget = "max_completion_tokens" if _REASONING.match(self.model) else "max_tokens"
+        body: dict[str, Any] = {"model": self.model, "messages": prompt.chat_messages(product),
+                                "seed": self.seed, budget: self.max_tokens}
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        return body
+
+    def make_client(self, api_key: str) -> Any:
+        import openai
+
+        # max_retries=0: our retry loop is the only one (and is tested).
+        return openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=self.timeout,
+                             max_retries=0)
+
+    def send(self, client: Any, request: dict[str, Any]) -> Reply:
+        response = client.chat.completions.create(**request)
+        if not response.choices:
+            raise ValueError("the server returned no choices")
+        text = response.choices[0].message.content or ""
+        tokens_in, tokens_out = usage_tokens(response.usage, "prompt_tokens", "completion_tokens")
+        return {"text": text, "input_tokens": tokens_in, "output_tokens": tokens_out}
+
+    def interpret(self, reply: Reply) -> tuple[float | None, str | None, str | None]:
+        text = reply.get("text")
+        price = prompts.parse_price(text)
+        return price, text, None if price is not None else "no number in the reply"

@@ -1,0 +1,107 @@
+"""``openai-logprobs[:MODEL]``: the fine-tuned model's top-k price, from an
+OpenAI-compatible *completions* server that returns top log-probabilities
+(vLLM serving Llama 3.1 8B with the pricer LoRA adapter).
+
+The full test prompt (ending ``Price is $``) is sent as the completion prompt
+for one token; the price is the probability-weighted mean of the numeric
+tokens among the top k next tokens (``bench.topk``, the same rule as the local
+QLoRA predictor). It is a separate name rather than a mode of ``openai``
+because it is a different prompt, endpoint and parser, and because it must
+only run where such a server is named: ``LOGPROBS_BASE_URL`` or
+``--param base_url=`` (never OpenAI's own API, which has no such model).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from bench.registry import register
+from bench.topk import weighted_price
+from bench.types import Product
+from predictors.frontier.base import ApiPredictor, Reply, usage_tokens
+
+DEFAULT_TOP_K = 3
+
+
+@register("openai-logprobs", kind="local-llm", variant="model",
+          summary="fine-tuned model on a vLLM/OpenAI-compatible server: top-k weighted price")
+class OpenAILogprobs(ApiPredictor):
+    """Top-k log-probability price from an OpenAI-compatible completions server."""
+
+    registry_name = "openai-logprobs"
+    sdk = "openai"
+    url_env = "LOGPROBS_BASE_URL"
+    default_url = None
+    default_concurrency = 16
+
+    def __init__(
+        self,
+        model: str = "pricer",
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "LOGPROBS_API_KEY",
+        top_k: int = DEFAULT_TOP_K,
+        seed: int = 42,
+        timeout: float = 60.0,
+        max_retries: int = 6,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        rpm: float | None = None,
+        price_in: float | None = None,
+        price_out: float | None = None,
+        ctx: Any = None,
+    ):
+        super().__init__(model=model, base_url=base_url, api_key_env=api_key_env,
+                         timeout=timeout, max_retries=max_retries, backoff=backoff,
+                         max_backoff=max_backoff, rpm=rpm, price_in=price_in,
+                         price_out=price_out, ctx=ctx)
+        if not 1 <= top_k <= 20:  # vLLM's default --max-logprobs is 20
+            raise ValueError(f"top_k must be between 1 and 20, not {top_k}")
+        self.top_k = top_k
+        self.seed = seed
+
+    def output_params(self) -> dict[str, Any]:
+        return {"prompt": "test prompt", "top_k": self.top_k, "seed": self.seed}
+
+    def request(self, product: Product) -> dict[str, Any]:
+        return {"model": self.model, "prompt": product.prompt, "max_tokens": 1,
+                "temperature": 0, "logprobs": self.top_k, "seed": self.seed}
+
+    def make_client(self, api_key: str) -> Any:
+        import openai
+
+        return openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=self.timeout,
+                             max_retries=0)
+
+    def send(self, client: Any, request: dict[str, Any]) -> Reply:
+        response = client.completions.create(**request)
+        if not response.choices:
+            raise ValueError("the server returned no choices")
+        choice = response.choices[0]
+        logprobs = choice.logprobs
+        top = (logprobs.top_logprobs or [None])[0] if logprobs is not None else None
+        if not top:
+            # A configuration problem (no logprobs support), not an answer: not cached.
+            raise ValueError("the server returned no top log-probabilities: it must be a "
+                             "completions server with logprobs (vLLM: --max-logprobs)")
+        ranked = sorted(((str(t), float(lp)) for t, lp in top.items()), key=lambda c: -c[1])
+        tokens_in, tokens_out = usage_tokens(response.usage, "prompt_tokens", "completion_tokens")
+        return {"text": choice.text, "top": [list(c) for c in ranked],
+                "input_tokens": tokens_in, "output_tokens": tokens_out}
+
+    def candidates(self, reply: Reply) -> list[tuple[str, float]]:
+        """The top k (token, probability) pairs, most probable first. vLLM may
+        also return the sampled token beyond the k asked for: cut to k."""
+        return [(tok, math.exp(lp)) for tok, lp in reply.get("top", [])[: self.top_k]]
+
+    def interpret(self, reply: Reply) -> tuple[float | None, str | None, str | None]:
+        top = [[tok, round(lp, 6)] for tok, lp in reply.get("top", [])[: self.top_k]]
+        price = weighted_price(self.candidates(reply))
+        raw = json.dumps(top, ensure_ascii=False)
+        why = None if price is not None else f"no numeric token in the top {self.top_k}"
+        return price, raw, why
+
+    def max_output_tokens(self, request: dict[str, Any]) -> int:
+        return 1
