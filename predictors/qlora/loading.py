@@ -1,0 +1,190 @@
+"""How the model is loaded here: the plan (device, quantisation, dtype), decided
+cheaply, and the loading itself (torch, transformers, bitsandbytes, peft:
+imported inside the functions that need them).
+
+The published setup is CUDA + bitsandbytes 4-bit nf4 with double quantisation
+and bf16 compute. Where that cannot run (no CUDA GPU, no bitsandbytes) the
+model loads unquantised, float32 on CPU, with a warning: slower, and close to
+but not exactly the published numbers.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bench.errors import BenchError
+from predictors.qlora import memory
+from predictors.qlora.sources import Source
+
+QUANTS = ("4", "8", "none")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+class FallbackWarning(UserWarning):
+    """The model is loaded differently from the published setup."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    device: str  # "cpu", "cuda", "cuda:1", ...
+    quant: str  # "4", "8" or "none"
+    dtype: str  # weights (unquantised) or compute dtype (quantised)
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def on_cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+
+def normalise_quant(quant: str | int) -> str:
+    value = str(quant).lower().removesuffix("bit").removesuffix("-")
+    value = {"0": "none", "no": "none", "off": "none", "false": "none"}.get(value, value)
+    if value not in QUANTS:
+        raise ValueError(f"quant must be one of 4, 8, none (got {quant!r})")
+    return value
+
+
+def cuda_present() -> bool:
+    """Is there a usable NVIDIA GPU? Asks torch if it is already imported, else
+    looks for the driver's device files, so that listing stays torch-free."""
+    if "torch" in sys.modules:
+        return bool(sys.modules["torch"].cuda.is_available())
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return bool(glob.glob("/dev/nvidia[0-9]*"))
+
+
+def make_plan(device: str, quant: str, dtype: str) -> Plan:
+    """Device, quantisation and dtype to load with, and why they differ from
+    what was asked."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (got {dtype!r})")
+    target = ("cuda" if cuda_present() else "cpu") if device == "auto" else device
+    notes: list[str] = []
+    if quant != "none" and not target.startswith("cuda"):
+        notes.append(f"no CUDA GPU: {quant}-bit quantisation needs one, so the model loads "
+                     "unquantised on CPU (slow; results close to, not exactly, published)")
+        quant = "none"
+    elif quant != "none" and importlib.util.find_spec("bitsandbytes") is None:
+        notes.append("bitsandbytes is not installed: the model loads unquantised")
+        quant = "none"
+    if dtype == "auto":
+        dtype = "bfloat16" if target.startswith("cuda") else "float32"
+    return Plan(target, quant, dtype, tuple(notes))
+
+
+def bnb_config(quant: str) -> Any:
+    """The quantisation config: 4-bit = the published QLoRA setup."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if quant == "4":
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_quant_type="nf4",
+        )
+    if quant == "8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return None
+
+
+def check_runtime(plan: Plan) -> Plan:
+    """Check the plan against torch itself (now imported); a broken bitsandbytes
+    degrades to unquantised with a warning, a missing GPU is an error."""
+    import torch
+
+    if plan.on_cuda and not torch.cuda.is_available():
+        raise BenchError(f"device {plan.device!r} requested but torch sees no CUDA GPU "
+                         f"(torch {torch.__version__}); pass --param device=cpu")
+    if plan.quant != "none":
+        try:
+            import bitsandbytes  # noqa: F401
+        except Exception as exc:  # import errors of broken CUDA builds vary
+            plan = replace(plan, quant="none", notes=(
+                *plan.notes, f"bitsandbytes does not work here ({type(exc).__name__}: {exc}); "
+                "loading unquantised"))
+    for note in plan.notes:
+        warnings.warn(note, FallbackWarning, stacklevel=3)
+    return plan
+
+
+def base_config(base: Source) -> dict[str, Any] | None:
+    """The base's config.json if on disk, else a known one (for estimates)."""
+    return memory.read_config(base.file("config.json")) or memory.KNOWN_CONFIGS.get(base.ref)
+
+
+def check_memory(base: Source, plan: Plan) -> None:
+    """Refuse, with the figures, a load that would not fit."""
+    config = base_config(base)
+    if config is None:
+        return
+    est = memory.estimate(config, quant=plan.quant, dtype=plan.dtype)
+    if plan.on_cuda:
+        import torch
+
+        index = torch.device(plan.device).index or 0
+        free, _ = torch.cuda.mem_get_info(index)
+        reason = memory.refusal(est, free, f"GPU memory ({torch.cuda.get_device_name(index)})")
+    else:
+        reason = memory.refusal(est, memory.available_ram_bytes(), "RAM")
+    if reason:
+        raise BenchError(f"not loading {base.label}: {reason}; use a GPU, quant=4, or a "
+                         "smaller base model")
+
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    return getattr(torch, name)
+
+
+def load_tokenizer(base: Source, token: str | None, padding_side: str = "left") -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        base.ref, revision=base.revision, token=token, trust_remote_code=False)
+    if tokenizer.pad_token is None:  # Llama 3 has none; padding is masked anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def load_base_model(base: Source, plan: Plan, token: str | None) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {
+        "revision": base.revision, "token": token, "trust_remote_code": False,
+        "dtype": torch_dtype(plan.dtype),
+    }
+    if plan.quant != "none":
+        import torch
+
+        kwargs["quantization_config"] = bnb_config(plan.quant)
+        kwargs["device_map"] = {"": torch.device(plan.device).index or 0}
+    model = AutoModelForCausalLM.from_pretrained(base.ref, **kwargs)
+    if plan.quant == "none":
+        model = model.to(plan.device)
+    return model
+
+
+def load_for_inference(base: Source, adapter: Source | None, plan: Plan,
+                       token: str | None) -> tuple[Any, Any]:
+    """Tokenizer (left padding) and model (+ LoRA adapter), in eval mode."""
+    tokenizer = load_tokenizer(base, token, padding_side="left")
+    model = load_base_model(base, plan, token)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter.ref, revision=adapter.revision,
+                                          token=token)
+    model.eval()
+    return tokenizer, model
