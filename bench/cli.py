@@ -72,7 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     lst.set_defaults(handler=cmd_list)
 
     board = sub.add_parser("leaderboard", parents=[results],
-                           help="write LEADERBOARD.md, leaderboard.json and .csv")
+                           help="write LEADERBOARD.md, leaderboard.json and .csv, and charts")
+    board.add_argument("--data-dir", type=Path, default=None,
+                       help="test rows for the break-down by category (default: "
+                            "$BENCH_DATA_DIR, the local cache, or where the runs read them)")
+    board.add_argument("--no-charts", action="store_true", help="skip drawing the PNG charts")
+    board.add_argument("--update-readme", nargs="?", type=Path, const=Path("README.md"),
+                       default=None, metavar="PATH",
+                       help="rewrite the block between <!-- leaderboard:start --> and "
+                            "<!-- leaderboard:end --> in PATH (default README.md)")
     board.set_defaults(handler=cmd_leaderboard)
 
     score = sub.add_parser("score", parents=[results], help="re-score stored predictions")
@@ -82,8 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
                              help="paired comparison of two predictors")
     compare.add_argument("a")
     compare.add_argument("b")
-    compare.add_argument("--test-set", default=None)
+    compare.add_argument("--test-set", default=None,
+                         help="default: the fixed benchmark, or the one test set both ran on")
     compare.set_defaults(handler=cmd_compare)
+
+    show = sub.add_parser("show", parents=[results],
+                          help="one predictor's worst misses, best hits and break-downs")
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("--data-dir", type=Path, default=None,
+                      help="test rows for titles and categories (default: $BENCH_DATA_DIR, "
+                           "the local cache, or where the run read them)")
+    show.add_argument("--test-set", default=None)
+    show.add_argument("--count", type=int, default=10, help="items in each list (default 10)")
+    show.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                      help="colour the items green/orange/red (auto: on a terminal, "
+                           "unless NO_COLOR is set)")
+    show.set_defaults(handler=cmd_show)
 
     train = sub.add_parser("train", parents=[data, params], help="fit a trainable predictor")
     train.add_argument("name")
@@ -246,11 +268,19 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench import leaderboard
 
-    entries = leaderboard.collect(args.results_dir)
-    if not entries:
-        raise BenchError("no stored runs: run `bench run all` first", args.results_dir)
-    for path in leaderboard.write(args.results_dir, entries):
+    done = leaderboard.publish(args.results_dir, data_dir=args.data_dir,
+                               charts=not args.no_charts, readme=args.update_readme,
+                               workers=None)
+    for path in done.files:
         print(f"wrote {path}")
+    if done.drawn is not None:
+        print(f"charts: {done.drawn.drawn} drawn, {done.drawn.skipped} unchanged, "
+              f"{done.drawn.removed} stale removed, under {args.results_dir / 'charts'}")
+    for ts in done.without_categories:
+        print(f"{ts}: test rows not found here, break-down by price band only "
+              "(pass --data-dir for categories)")
+    if done.readme_changed is not None:
+        print(f"{'updated' if done.readme_changed else 'unchanged'}: {args.update_readme}")
     return 0
 
 
@@ -273,25 +303,33 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench import leaderboard, metrics
+    from bench import leaderboard, show
 
-    entries = leaderboard.collect(args.results_dir, args.test_set)
-    by_name = {e.predictor: e for e in entries}
-    for name in (args.a, args.b):
-        if name not in by_name:
-            raise BenchError(f"no stored run for {name!r} (have: {', '.join(by_name)})",
-                             args.results_dir)
-    a, b = by_name[args.a], by_name[args.b]
-    truth = {**a.truth, **b.truth}
-    p = metrics.paired(truth, a.answers, b.answers)
-    if p.items == 0:
-        raise BenchError(f"{args.a} and {args.b} answered no item in common")
-    lo, hi = p.diff_ci95 or (0.0, 0.0)
-    print(f"{args.a} vs {args.b} on {p.items} items both answered")
-    print(f"  MAE {args.a}: ${p.mae_a:,.2f}   {args.b}: ${p.mae_b:,.2f}")
-    print(f"  difference (A - B): ${p.diff:+,.2f}, 95% CI [${lo:+,.2f}, ${hi:+,.2f}]"
-          + ("  (tied: interval includes 0)" if p.tied else ""))
-    print(f"  closer: {args.a} {p.a_wins:.1%}, {args.b} {p.b_wins:.1%}, equal {p.ties:.1%}")
+    entries = leaderboard.collect(args.results_dir)
+    if not entries:
+        raise BenchError("no stored runs: run `bench run` first", args.results_dir)
+    test_set = show.shared_test_set(entries, args.a, args.b, args.test_set)
+    a, b = (show.pick(entries, name, test_set) for name in (args.a, args.b))
+    print(show.comparison(a, b))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from bench import breakdown, leaderboard, show
+
+    if args.count < 1:
+        raise BenchError(f"--count must be at least 1, not {args.count}")
+    entries = leaderboard.collect(args.results_dir)
+    if not entries:
+        raise BenchError("no stored runs: run `bench run` first", args.results_dir)
+    entry = show.pick(entries, args.name, args.test_set)
+    rows = breakdown.TestRows(args.data_dir).for_run(entry.info)
+    if rows is not None:
+        entry.categories = {i: r.category for i, r in rows.items()} \
+            if any(r.category for r in rows.values()) else None
+    peers = sum(1 for e in entries if e.test_set == entry.test_set)
+    print(show.report(entry, rows, args.count, show.colour_wanted(args.color, sys.stdout),
+                      rank_of=peers))
     return 0
 
 
