@@ -221,6 +221,22 @@ def test_batched_equals_one_by_one(tiny: Path, tmp_path: Path, products: list) -
             assert b.price == pytest.approx(s.price, rel=1e-5)
 
 
+def test_outputs_are_cached_and_reused_without_loading(tiny: Path, trained: Path,
+                                                       products: list, data_dir: Path,
+                                                       tmp_path: Path) -> None:
+    from bench.context import Context
+
+    ctx = Context(data_dir=data_dir, cache_dir=tmp_path)
+    first = tiny_predictor(tiny, trained, ctx=ctx, batch_size=4).predict(products[:6])
+    again = tiny_predictor(tiny, trained, ctx=ctx, batch_size=4)
+    second = again.predict(products[:6])
+    assert again._model is None  # every answer came from the cache
+    assert [p.raw for p in second] == [p.raw for p in first]
+    assert [p.price for p in second] == [p.price for p in first]
+    other = tiny_predictor(tiny, trained, ctx=ctx, k=2)  # another k: not the same outputs
+    assert other.predict(products[:1])[0].raw != first[0].raw and other._model is not None
+
+
 def test_greedy_mode_parses_generated_text(tiny: Path, trained: Path, products: list) -> None:
     from bench.prompts import parse_price
 
@@ -267,12 +283,14 @@ def test_unavailable_says_what_is_missing(tmp_path: Path,
     offline = QLoRAPredictor(device="cpu").unavailable()
     assert "not downloaded" in offline and "unreachable" in offline
     assert "no CUDA GPU" in offline and "GiB" in offline
+    if not loading.cuda_present():
+        assert "no CUDA GPU is visible" in QLoRAPredictor(device="cuda").unavailable()
     # Reachable hub, gated model, no token: say so.
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setattr(sources, "hf_token", lambda: None)
     monkeypatch.setattr(sources, "_can_connect", lambda host, port: True)
-    assert "HF_TOKEN" in QLoRAPredictor(adapter="none", device="cuda").unavailable()
+    assert "HF_TOKEN" in QLoRAPredictor(adapter="none", device="cpu").unavailable()
 
 
 def test_hub_cache_is_recognised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,8 @@ class QLoRAPredictor:
         reasons = sources.problems(base, "model")
         if self.adapter_source is not None:
             reasons += sources.problems(self.adapter_source, "adapter")
+        if self.plan.on_cuda and not loading.cuda_present():
+            reasons.append(f"device={self.device} but no CUDA GPU is visible")
         if not self.plan.on_cuda:
             config = loading.base_config(base)
             est = memory.estimate(config, quant=self.plan.quant, dtype=self.plan.dtype) \
@@ -196,36 +199,37 @@ class QLoRAPredictor:
             self.base_source, self.adapter_source, self.plan, sources.hf_token())
 
     def predict(self, products: Sequence[Product]) -> list[Prediction]:
-        if not products:
-            return []
+        """One Prediction per product, in order; cached outputs are reused and
+        the rest run through the model in chunks of ``batch_size``."""
         cache = getattr(self.ctx, "responses", None)
         identity = {"predictor": "qlora", **self.fingerprint()} if cache else {}
         keys = [{**identity, "prompt": p.prompt} for p in products]
         outputs: list[dict[str, Any] | None] = [cache.get(k) if cache else None for k in keys]
+        latency = [0.0] * len(products)
         todo = [i for i, out in enumerate(outputs) if out is None]
-        latency = 0.0
-        if todo:
-            self.prepare()
-            from predictors.qlora import inference
-
-            prompts = [products[i].prompt for i in todo]
-            device = self._model.device
+        for start in range(0, len(todo), self.batch_size):
+            chunk = todo[start : start + self.batch_size]
             started = time.perf_counter()
-            if self.mode == "topk":
-                fresh = inference.top_k_next_tokens(self._model, self._tokenizer, prompts,
-                                                    self.k, device)
-            else:
-                fresh = inference.greedy(self._model, self._tokenizer, prompts,
-                                         self.max_new_tokens, device)
-            latency = (time.perf_counter() - started) / len(todo)
-            for i, out in zip(todo, fresh, strict=True):
-                outputs[i] = {"candidates": out.candidates, "text": out.text,
-                              "input_tokens": out.input_tokens,
-                              "output_tokens": out.output_tokens}
+            fresh = self._run_model([products[i].prompt for i in chunk])
+            each = (time.perf_counter() - started) / len(chunk)
+            for i, out in zip(chunk, fresh, strict=True):
+                outputs[i], latency[i] = out, each
                 if cache:
-                    cache.put(keys[i], outputs[i])
-        return [self._prediction(out, latency if i in todo else 0.0)
-                for i, out in enumerate(outputs)]
+                    cache.put(keys[i], out)
+        return [self._prediction(out, t) for out, t in zip(outputs, latency, strict=True)]
+
+    def _run_model(self, prompts: list[str]) -> list[dict[str, Any]]:
+        self.prepare()
+        from predictors.qlora import inference
+
+        device = self._model.device
+        if self.mode == "topk":
+            outs = inference.top_k_next_tokens(self._model, self._tokenizer, prompts, self.k,
+                                               device)
+        else:
+            outs = inference.greedy(self._model, self._tokenizer, prompts,
+                                    self.max_new_tokens, device)
+        return [asdict(o) for o in outs]
 
     def _prediction(self, out: dict[str, Any] | None, latency: float) -> Prediction:
         assert out is not None

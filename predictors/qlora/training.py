@@ -214,6 +214,7 @@ def train(
                       lora_dropout=config.lora_dropout,
                       target_modules=list(config.target_modules),
                       bias="none", task_type="CAUSAL_LM")
+    model.config.use_cache = False  # no KV cache while training (and checkpointing)
     model = get_peft_model(model, lora)
 
     per_epoch = math.ceil(len(rows) / (config.batch_size * config.grad_accum))
