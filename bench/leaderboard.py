@@ -12,6 +12,8 @@ import csv
 import io
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -324,8 +326,10 @@ def readme_block(entries: list[Entry], results_dir: Path, readme: Path,
     lines += ranking_table(group, base, {k: _resolved(v) for k, v in drawn.predictors.items()}
                            if drawn else None)
     full = _link((results_dir / MARKDOWN).resolve(), base)
-    lines += ["", f"Test set `{ts}`. Break-downs by price and category, other test sets: "
-                  f"[{full}]({full})."]
+    lines += ["", f"Test set `{ts}`. MAE: mean absolute error in dollars over the items "
+                  "answered, 95% bootstrap interval; vs #1: paired difference with the leader, "
+                  "**tied** when its interval includes zero. Full leaderboard with break-downs "
+                  f"by price band and category: [{full}]({full})."]
     return "\n".join(lines)
 
 
@@ -336,9 +340,11 @@ def _resolved(paths: PredictorCharts) -> PredictorCharts:
 def _split_readme(readme: Path) -> tuple[str, str, str]:
     """(text before the block, the block, text after); BenchError unless one marker pair."""
     try:
-        text = readme.read_text(encoding="utf-8")
+        text = readme.read_bytes().decode("utf-8")  # bytes: keep CRLF line ends as they are
     except FileNotFoundError:
         raise BenchError("README not found", readme) from None
+    except UnicodeDecodeError:
+        raise BenchError("README is not UTF-8 text", readme) from None
     starts, ends = text.count(README_START), text.count(README_END)
     if starts != 1 or ends != 1:
         raise BenchError(f"needs exactly one {README_START} and one {README_END} marker "
@@ -351,11 +357,25 @@ def _split_readme(readme: Path) -> tuple[str, str, str]:
 
 
 def update_readme(readme: Path, block: str) -> bool:
-    """Replace only what lies between the markers; True when the file changed."""
+    """Replace only what lies between the markers; True when the file changed.
+
+    Everything outside the markers keeps its bytes, line ends and file mode.
+    """
     head, middle, tail = _split_readme(readme)
-    if middle == f"\n{block}\n":
+    newline = "\r\n" if "\r\n" in head + middle + tail else "\n"
+    inner = newline + block.replace("\n", newline) + newline
+    if middle == inner:
         return False
-    atomic_write_text(readme, f"{head}{README_START}\n{block}\n{README_END}{tail}")
+    data = f"{head}{README_START}{inner}{README_END}{tail}".encode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{readme.name}.", dir=readme.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        shutil.copymode(readme, tmp)
+        os.replace(tmp, readme)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return True
 
 

@@ -175,6 +175,22 @@ def test_update_readme_links_charts_relative_to_the_readme(tiny: Path, tmp_path:
     assert "[scatter](results/charts/tiny/alpha-scatter.png)" in block
 
 
+def test_update_readme_keeps_crlf_and_file_mode(tiny: Path, tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    original = README.replace("\n", "\r\n").encode()
+    readme.write_bytes(original)
+    readme.chmod(0o644)
+    assert leaderboard.update_readme(readme, "line one\nline two")
+    data = readme.read_bytes()
+    assert data.startswith(original.split(b"<!-- leaderboard:start -->")[0])
+    assert data.endswith(original.split(b"<!-- leaderboard:end -->")[1])
+    assert b"<!-- leaderboard:start -->\r\nline one\r\nline two\r\n<!-- leaderboard:end -->" \
+        in data
+    assert b"\n" not in data.replace(b"\r\n", b"")  # no bare line feed slipped in
+    assert readme.stat().st_mode & 0o777 == 0o644
+    assert not leaderboard.update_readme(readme, "line one\nline two")  # unchanged
+
+
 @pytest.mark.parametrize("content", [
     "# no markers at all\n",
     "<!-- leaderboard:start -->\nonly the start\n",
