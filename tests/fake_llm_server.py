@@ -5,7 +5,7 @@ Anthropic wire formats for the official SDKs: ``/v1/chat/completions``,
 It records every request (path, headers, JSON body), counts requests in flight
 (so tests can see real overlap), simulates latency, and injects faults per
 request: ``429`` (with ``Retry-After``), ``500``, ``401`` (echoing the
-credential it got, as careless servers do), ``hang`` (no reply until the
+credential it got, as careless servers do), ``400prefill``, ``hang`` (no reply until the
 client gives up), ``truncated`` (a 200 whose JSON body is cut in half),
 ``nonumber`` (a valid reply without a price). Used by the tests and by
 ``python -m bench.perf.frontier``; standard library only.
@@ -27,7 +27,7 @@ from typing import Any
 
 # (prompt text, attempt number starting at 1) -> fault name or None.
 FaultPlan = Callable[[str, int], str | None]
-FAULTS = ("429", "500", "401", "hang", "truncated", "nonumber")
+FAULTS = ("429", "500", "401", "400prefill", "hang", "truncated", "nonumber")
 
 
 def default_price(text: str) -> float:
@@ -74,7 +74,7 @@ class FakeLLMServer:
         class Handler(_Handler):
             fake = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                          daemon=True).start()
@@ -164,9 +164,18 @@ def _usage_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops simultaneous connects from a
+    # 16-thread client, which then wait a 1 s SYN retransmit.
+    request_queue_size = 128
+
+
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeLLMServer
     protocol_version = "HTTP/1.1"
+    # Buffer the reply and send headers and body in one write: two small writes
+    # meet the client's delayed ACK (Nagle) and stall each request by ~40 ms.
+    wbufsize = -1
 
     def log_message(self, format: str, *args: Any) -> None:  # silence stderr
         pass
@@ -200,6 +209,12 @@ class _Handler(BaseHTTPRequestHandler):
                 credential = rec.headers.get("authorization") or rec.headers.get("x-api-key")
                 self._json(401, {"error": {"message": f"Incorrect API key provided: {credential}",
                                            "type": "invalid_request_error"}})
+                return
+            if fault == "400prefill":
+                status = 400
+                self._json(400, {"type": "error", "error": {
+                    "type": "invalid_request_error",
+                    "message": "This model does not support assistant message prefill."}})
                 return
             if fault == "500":
                 status = 500

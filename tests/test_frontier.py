@@ -5,6 +5,8 @@ costs, and keys kept out of every file."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from predictors.frontier.messages import AnthropicMessages, takes_prefill
 from predictors.frontier.prompt import PREFILL, SYSTEM_MESSAGE
 from predictors.frontier.redact import public_url, scrub
 from predictors.frontier.retry import RetryPolicy, TokenBucket, retry_after
+from tests.conftest import ROOT
 from tests.fake_llm_server import FakeLLMServer
 
 KEY = "sk-test-SECRET0123456789abcdef"
@@ -143,8 +146,16 @@ def test_anthropic_models_that_refuse_prefills_get_none_and_no_thinking(server, 
     assert takes_prefill("claude-3-5-sonnet-20240620") and takes_prefill("claude-haiku-4-5")
     assert not takes_prefill("claude-sonnet-4-6") and not takes_prefill("claude-opus-5")
     assert not takes_prefill("claude-mythos-preview") and takes_prefill("llama3.1")
-    forced = AnthropicMessages("claude-sonnet-5", prefill=True, base_url=server.anthropic_url)
-    assert forced.request(products[0])["messages"][-1]["content"] == PREFILL
+    # Forcing a prefill on a model that refuses it: one 400, then nothing more is sent.
+    server.fault_plan = lambda text, attempt: "400prefill"
+    forced = AnthropicMessages("claude-sonnet-5", prefill=True, base_url=server.anthropic_url,
+                               ctx=ctx, **FAST)
+    sent = server.count
+    out = [forced.predict_one(p) for p in products[:4]]
+    assert server.count == sent + 1 and server.requests[-1].body["messages"][-1] == {
+        "role": "assistant", "content": PREFILL}
+    assert all(p.price is None for p in out)
+    assert sum("does not support assistant message prefill" in p.error for p in out) == 4
 
 
 def test_logprobs_weights_the_numeric_tokens_among_the_top_k(server, ctx, products,
@@ -258,7 +269,7 @@ def test_faults_end_answered_or_recorded_never_raised(server, ctx, products, mon
     }
     server.fault_plan = lambda text, attempt: scripted(script, text, attempt)
     server.hang_s = 3.0
-    predictor = openai_predictor(server, ctx, timeout=0.4, max_retries=3)
+    predictor = openai_predictor(server, ctx, timeout=1.0, max_retries=3)
 
     out = predictor.predict(products[:8])
 
@@ -391,3 +402,9 @@ def test_parameters_arrive_typed_through_the_registry(server):
     assert predictor.limiter is not None and predictor.temperature == 0.0
     assert registry.build("anthropic", {"prefill": "false"}).prefill is False
     assert math.isclose(registry.build("openai-logprobs", {"top_k": "5"}).top_k, 5)
+
+
+def test_registering_imports_no_sdk():
+    code = ("import sys, predictors.frontier; from bench import registry; registry.entries(); "
+            "sys.exit(int('openai' in sys.modules or 'anthropic' in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

@@ -105,6 +105,10 @@ class ApiPredictor:
         """Parameters that shape the answers (for the fingerprint)."""
         return {}
 
+    def fatal(self, exc: BaseException) -> bool:
+        """Whether every later item would fail the same way (stop sending)."""
+        return is_fatal(exc)
+
     def max_output_tokens(self, request: dict[str, Any]) -> int:
         return int(request.get("max_tokens") or request.get("max_completion_tokens") or 0)
 
@@ -171,7 +175,7 @@ class ApiPredictor:
                                         self.policy, self.limiter)
             if outcome.error is not None:
                 message = self.describe(outcome.error, outcome.attempts)
-                if is_fatal(outcome.error):
+                if self.fatal(outcome.error):
                     self._fatal = message
                 return Prediction.failed(message)
             reply: Reply = outcome.value

@@ -5,7 +5,7 @@ The published prompt puts ``Price is $`` as the last assistant turn (a
 prefill). Claude 4.6 and later refuse prefills with a 400, and Claude 5 models
 think by default (which would spend the 5-token budget), so for those the
 prefill is left out and thinking is switched off; ``--param prefill=true|false``
-overrides the choice.
+overrides the choice (a 400 refusing the prefill stops the run's requests).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bench.registry import register
 from bench.types import Product
 from predictors.frontier import prompt
 from predictors.frontier.base import ApiPredictor, Reply, usage_tokens
+from predictors.frontier.retry import status_of
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 # claude-sonnet-4-5, claude-opus-4-5-20251101, claude-sonnet-5, claude-3-5-sonnet-20240620
@@ -121,6 +122,10 @@ class AnthropicMessages(ApiPredictor):
                        if getattr(b, "type", None) == "text")
         tokens_in, tokens_out = usage_tokens(response.usage, "input_tokens", "output_tokens")
         return {"text": text, "input_tokens": tokens_in, "output_tokens": tokens_out}
+
+    def fatal(self, exc: BaseException) -> bool:
+        # A model that refuses prefills refuses them for every item.
+        return super().fatal(exc) or (status_of(exc) == 400 and "prefill" in str(exc).lower())
 
     def interpret(self, reply: Reply) -> tuple[float | None, str | None, str | None]:
         text = reply.get("text")
