@@ -71,7 +71,7 @@ def test_score_and_compare(tmp_path, data_dir):
     compared = run_cli("compare", "human", "reference:gpt-4o-2024-08-06", "--results-dir",
                        str(results))
     assert compared.returncode == 0, compared.stderr
-    assert "250 items" in compared.stdout and "+50.63" in compared.stdout
+    assert "250 items" in compared.stdout and "+$50.63" in compared.stdout
 
 
 def test_dry_run_sends_and_writes_nothing(tmp_path, data_dir):
