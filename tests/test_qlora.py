@@ -31,6 +31,8 @@ from predictors.qlora import loading, memory, sources, training  # noqa: E402
 from predictors.qlora.predictor import DEFAULT_REVISION, QLoRAPredictor  # noqa: E402
 from predictors.qlora.tiny import build_tiny_adapter, build_tiny_llama  # noqa: E402
 
+# Tiny matrices gain nothing from threads, and a shared CI machine punishes them.
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 TRAIN_SIZE = 48
 N_TEST = 12
 LLAMA_8B = {
@@ -42,6 +44,14 @@ LLAMA_8B = {
 
 
 # -- fixtures: one tiny model, one fine-tune for the whole module ----------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> object:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +81,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny: Path, data_dir: Path
               "max_steps=24", "lr=1e-2", "max_length=512", "logging_steps=4",
               "warmup_ratio=0", "lora_r=8", "lora_alpha=16"]
     result = run_cli("train", "qlora", "--data-dir", str(data_dir),
-                     *[a for p in params for a in ("--param", p)])
+                     *[a for p in params for a in ("--param", p)], env=ONE_THREAD)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"adapter={out}" in result.stderr  # tells the user how to score it
     return out
@@ -251,7 +261,7 @@ def test_cli_run_scores_the_trained_adapter(tiny: Path, trained: Path, data_dir:
                                             tmp_path: Path) -> None:
     result = run_cli("run", "qlora", "--data-dir", str(data_dir), "--limit", "6", "--quiet",
                      "--results-dir", str(tmp_path), "--param", f"base={tiny}",
-                     "--param", f"adapter={trained}", "--param", "quant=none")
+                     "--param", f"adapter={trained}", "--param", "quant=none", env=ONE_THREAD)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(x) for f in tmp_path.rglob("predictions.jsonl")
              for x in f.read_text().splitlines()]
@@ -280,9 +290,10 @@ def test_unavailable_says_what_is_missing(tmp_path: Path,
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     gone = QLoRAPredictor(base=str(tmp_path / "nope"), adapter="none", device="cpu")
     assert "does not exist" in gone.unavailable()
-    offline = QLoRAPredictor(device="cpu").unavailable()
+    offline = QLoRAPredictor().unavailable()
     assert "not downloaded" in offline and "unreachable" in offline
-    assert "no CUDA GPU" in offline and "GiB" in offline
+    if not loading.cuda_present():  # 8B in float32 does not fit a CI machine's RAM
+        assert "no CUDA GPU" in offline and "GiB" in offline
     if not loading.cuda_present():
         assert "no CUDA GPU is visible" in QLoRAPredictor(device="cuda").unavailable()
     # Reachable hub, gated model, no token: say so.

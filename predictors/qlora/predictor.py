@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.errors import BenchError
 from bench.prompts import parse_price
 from bench.registry import register
 from bench.topk import weighted_price
@@ -179,7 +180,8 @@ class QLoRAPredictor:
                 if config else None
             refusal = memory.refusal(est, memory.available_ram_bytes(), "RAM")
             if refusal:
-                reasons.append(f"no CUDA GPU, and on CPU {refusal}")
+                where = "no CUDA GPU, and on CPU" if self.device == "auto" else "on CPU"
+                reasons.append(f"{where} {refusal}")
         return "; ".join(reasons) or None
 
     # -- inference --------------------------------------------------------------
@@ -190,8 +192,6 @@ class QLoRAPredictor:
             return
         problem = self.unavailable()
         if problem:
-            from bench.errors import BenchError
-
             raise BenchError(f"qlora cannot run here: {problem}")
         self._plan = loading.check_runtime(self.plan)
         loading.check_memory(self.base_source, self.plan)
@@ -206,7 +206,9 @@ class QLoRAPredictor:
         keys = [{**identity, "prompt": p.prompt} for p in products]
         outputs: list[dict[str, Any] | None] = [cache.get(k) if cache else None for k in keys]
         latency = [0.0] * len(products)
-        todo = [i for i, out in enumerate(outputs) if out is None]
+        # Similar lengths batch together: less padding when given many at once.
+        todo = sorted((i for i, out in enumerate(outputs) if out is None),
+                      key=lambda i: len(products[i].prompt))
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start : start + self.batch_size]
             started = time.perf_counter()
@@ -273,8 +275,6 @@ class QLoRAPredictor:
         base = self.base_source
         problems = sources.problems(base, "model")
         if problems:
-            from bench.errors import BenchError
-
             raise BenchError(f"cannot fine-tune: {'; '.join(problems)}")
         plan = loading.check_runtime(self.plan)
         loading.check_memory(base, plan)
