@@ -1,5 +1,5 @@
-"""``python -m bench`` / ``bench``: run, list, leaderboard, score, compare, train,
-human export, cache. User mistakes print one line and exit with code 2."""
+"""``python -m bench`` / ``bench``: run, list, leaderboard, score, compare, show,
+train, human export, cache. User mistakes print one line and exit with code 2."""
 
 from __future__ import annotations
 
