@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from bench.cache import ResponseCache
 from bench.errors import BenchError
@@ -213,7 +214,8 @@ class ApiPredictor:
         text = f"{type(exc).__name__}: {exc}"
         if attempts and attempts > 1:
             text += f" (after {attempts} attempts)"
-        return scrub(text, [os.environ.get(self.api_key_env)])[:_MAX_ERROR_CHARS]
+        password = urlsplit(self.base_url).password if self.base_url else None
+        return scrub(text, [os.environ.get(self.api_key_env), password])[:_MAX_ERROR_CHARS]
 
     # -- dry run -------------------------------------------------------------------
 
