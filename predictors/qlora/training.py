@@ -24,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.errors import BenchError
 from bench.fsutil import atomic_write_json
 from bench.types import Example
 from predictors.qlora import loading
@@ -200,8 +201,8 @@ def train(
     tokenizer = loading.load_tokenizer(base, token, padding_side="right")
     rows, dropped = encode_examples(tokenizer, examples, config.max_length)
     if not rows:
-        raise ValueError("no training example keeps a price token within "
-                         f"max_length={config.max_length}")
+        raise BenchError("no training example keeps a price token within "
+                         f"max_length={config.max_length}: raise --param max_length")
     if dropped:
         warnings.warn(f"{dropped} examples dropped: their price lies beyond max_length="
                       f"{config.max_length} tokens", FallbackWarning, stacklevel=2)
