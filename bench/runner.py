@@ -20,6 +20,7 @@ from typing import Any
 
 from bench import metrics, provenance
 from bench.data import TestSet
+from bench.redact import public_params, scrub
 from bench.store import Record, RunStore, fingerprint_hash
 from bench.types import Prediction, Predictor, Product
 
@@ -116,7 +117,7 @@ def _run_info(predictor: Predictor, test_set: TestSet, spec: str, kind: str,
         "predictor": predictor.name,
         "spec": spec,
         "kind": kind,
-        "params": dict(params or {}),
+        "params": public_params(params or {}),
         "fingerprint": fingerprint,
         "fingerprint_hash": fingerprint_hash(fingerprint),
         "test_set": test_set.name,
@@ -163,7 +164,7 @@ def _clean(prediction: Any) -> Prediction:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
+    return scrub(f"{type(exc).__name__}: {exc}")[:500]
 
 
 def _predict(predictor: Predictor, todo: list[Product], truth: dict[int, float],

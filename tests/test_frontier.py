@@ -15,6 +15,7 @@ import pytest
 from bench import prompts
 from bench.context import Context
 from bench.data import load_test_set
+from bench.redact import public_url, scrub
 from bench.runner import run_predictor
 from bench.types import Product
 from predictors.frontier import pricing
@@ -22,7 +23,6 @@ from predictors.frontier.chat import OpenAIChat
 from predictors.frontier.logprobs import OpenAILogprobs
 from predictors.frontier.messages import AnthropicMessages, takes_prefill
 from predictors.frontier.prompt import PREFILL, SYSTEM_MESSAGE
-from predictors.frontier.redact import public_url, scrub
 from predictors.frontier.retry import RetryPolicy, TokenBucket, retry_after
 from tests.conftest import ROOT
 from tests.fake_llm_server import FakeLLMServer

@@ -128,3 +128,15 @@ def test_run_json_records_provenance(tmp_path, data_dir):
     assert info["seeds"]["bootstrap"] == 42
     assert info["totals"]["answered"] == 4 and info["metrics"]["answered"] == 4
     assert "last_wall_s" in info["timings"]
+
+
+def test_secrets_in_params_and_errors_are_not_written(tmp_path):
+    from bench.redact import public_params
+
+    shown = public_params({"base_url": "http://user:hunter2pw@127.0.0.1:8000/v1/",
+                           "api_key": "sk-abcdefghijklmnop", "model": "x"})
+    assert shown == {"base_url": "http://127.0.0.1:8000/v1", "api_key": "***", "model": "x"}
+    from bench.runner import _describe
+
+    text = _describe(RuntimeError("401 for key sk-abcdefghijklmnop"))
+    assert "sk-abcdefghijklmnop" not in text and "***" in text

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 
 from bench.cache import ResponseCache
 from bench.errors import BenchError
+from bench.redact import public_url, scrub
 from bench.types import Prediction, Product
 from predictors.frontier import pricing
-from predictors.frontier.redact import public_url, scrub
 from predictors.frontier.retry import (
     RetryPolicy,
     TokenBucket,

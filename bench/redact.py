@@ -26,6 +26,22 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     return text
 
 
+_SECRET_NAME = re.compile(r"(?i)(key|token|secret|password)")
+
+
+def public_params(params: dict[str, str]) -> dict[str, str]:
+    """``--param`` values as they may be recorded in run.json."""
+    out = {}
+    for name, value in params.items():
+        if _SECRET_NAME.search(name):
+            out[name] = MASK
+        elif "://" in value:
+            out[name] = public_url(value)
+        else:
+            out[name] = scrub(value)
+    return out
+
+
 def public_url(url: str) -> str:
     """A base URL as it may be recorded: no user:password@, query or fragment,
     no trailing slash (so equal servers give equal cache keys)."""
