@@ -1,17 +1,18 @@
 """Classic baselines: test-set figures next to cross-validated ones, with costs.
 
-    python -m bench.perf.classic [--data-dir DIR] [--folds 5] [--include-extra]
+    python -m bench.perf.classic [--data-dir DIR] [--folds 5] [--extra default|yes|no]
                                  [--predictors constant,linear,random-forest,xgboost]
                                  [--param KEY=VALUE ...]
 
-For each predictor, in its own process (so peak memory is its own): 5-fold
-cross-validated MAE on the training pool (the model never sees the held-out
-fold; with --include-extra the extra products join every training fold but
-are never scored), then a fit on the whole pool (training time), prediction
-of the 251 test items (prediction time), and MAE / RMSLE / hits on them. The
-CV figure over pool rows that have ``details`` is shown apart: those rows come
-from the same split of the source as the test items. Nothing is tuned here on
-the test items: defaults were chosen by CV on the pool.
+For each predictor, in its own process (so peak memory is its own):
+5-fold cross-validated MAE on the training pool (the model never sees the
+held-out fold; when the predictor's ``include_extra`` is on, or with
+--extra yes, the extra products join every training fold but are never
+scored), then a fit on all its training rows (training time), prediction of
+the 251 test items (prediction time), and MAE / RMSLE / hits on them. The CV
+figure over pool rows that have ``details`` is shown apart: those rows come
+from the same split of the source as the test items. Nothing is tuned here
+on the test items: defaults were chosen by CV on the pool.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ DEFAULT = "constant,linear,random-forest,xgboost"
 FALLBACK_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pricer"
 
 
-def _one(name: str, data_dir: str, folds: int, include_extra: bool,
+def _one(name: str, data_dir: str, folds: int, extra_choice: str,
          params: dict[str, str]) -> dict[str, Any]:
     import numpy as np
     from sklearn.model_selection import KFold
@@ -42,17 +43,19 @@ def _one(name: str, data_dir: str, folds: int, include_extra: bool,
     ctx = Context(data_dir=Path(data_dir))
     test = ctx.benchmark
     pool, _ = ctx.train_examples()
-    extra: list[Any] = []
-    if include_extra:
-        everything, _ = ctx.train_examples(include_extra=True)
-        seen = {e.product.description for e in pool}
-        extra = [e for e in everything if e.product.description not in seen]
     accepted = inspect.signature(registry.get(name).factory).parameters
     own = {k: v for k, v in params.items() if k in accepted}
 
     def fresh() -> Any:  # no context: fit in memory, never read or write saved models
         return registry.build(name, own, None)
 
+    include_extra = {"yes": True, "no": False}.get(
+        extra_choice, bool(getattr(fresh(), "include_extra", False)))
+    extra: list[Any] = []
+    if include_extra:
+        everything, _ = ctx.train_examples(include_extra=True)
+        seen = {e.product.description for e in pool}
+        extra = [e for e in everything if e.product.description not in seen]
     out: dict[str, Any] = {"predictor": name, "params": own, "pool": len(pool),
                            "extra": len(extra)}
     if folds > 1:
@@ -87,7 +90,8 @@ def _one(name: str, data_dir: str, folds: int, include_extra: bool,
 def _row(r: dict[str, Any]) -> str:
     cv = f"${r['cv_mae']:.2f}" if "cv_mae" in r else "-"
     cv_d = f"${r['cv_mae_with_details']:.2f}" if "cv_mae" in r else "-"
-    return (f"| {r['predictor']} | ${r['mae']:.2f} | {r['rmsle']:.2f} | {r['hits']:.1%} | "
+    rows = f"{r['pool']:,}" + (f" + {r['extra']:,} extra" if r["extra"] else "")
+    return (f"| {r['predictor']} | {rows} | ${r['mae']:.2f} | {r['rmsle']:.2f} | {r['hits']:.1%} | "
             f"{cv} | {cv_d} | {r['train_s']:.1f} s | {r['predict_s']:.2f} s | "
             f"{r['peak_rss_mib']:.0f} MiB |")
 
@@ -98,27 +102,26 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("BENCH_DATA_DIR") or FALLBACK_DATA)
     parser.add_argument("--predictors", default=DEFAULT)
     parser.add_argument("--folds", type=int, default=5, help="0 skips cross-validation")
-    parser.add_argument("--include-extra", action="store_true",
-                        help="add the extra products to every training set")
+    parser.add_argument("--extra", choices=("default", "yes", "no"), default="default",
+                        help="add the extra products to every training set (default: "
+                             "as the predictor's include_extra parameter says)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="passed to each predictor that takes it")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     params = dict(p.split("=", 1) for p in args.param)
     if args.one:
-        print(json.dumps(_one(args.one, str(args.data_dir), args.folds, args.include_extra,
-                              params)))
+        print(json.dumps(_one(args.one, str(args.data_dir), args.folds, args.extra, params)))
         return
-    print(f"data: {args.data_dir}; {args.folds}-fold CV on the pool"
-          f"{' + extra products in training' if args.include_extra else ''}; "
-          f"params: {params or 'defaults'}", flush=True)
-    print("| predictor | test MAE | RMSLE | hits | CV MAE (pool) | CV MAE (rows with details) "
-          "| train | predict 251 | peak RSS |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+    print(f"data: {args.data_dir}; {args.folds}-fold CV on the pool; extra products: "
+          f"{args.extra}; params: {params or 'defaults'}", flush=True)
+    print("| predictor | train rows | test MAE | RMSLE | hits | CV MAE (pool) | CV MAE (rows "
+          "with details) | train | predict 251 | peak RSS |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
     for name in args.predictors.split(","):
         command = [sys.executable, "-m", "bench.perf.classic", "--one", name, "--data-dir",
                    str(args.data_dir), "--folds", str(args.folds),
-                   *(["--include-extra"] if args.include_extra else []),
+                   "--extra", args.extra,
                    *(f"--param={p}" for p in args.param)]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:

@@ -252,7 +252,13 @@ class LinearPredictor(ClassicPredictor):
 
 
 class _TreePredictor(ClassicPredictor):
-    """Stacked trees: ridge out-of-fold prediction + product facts + SVD topics."""
+    """Stacked trees: ridge out-of-fold prediction + product facts + SVD topics.
+
+    ``include_extra`` defaults to on for the trees: with the 8,661 extra products
+    in every training fold, 5-fold CV MAE on the pool drops by about $2 (and by
+    about $0.5 on the pool rows from the test set's own source) while training
+    stays under a minute. The linear floor does not gain from them and keeps it off.
+    """
 
     def __init__(self, ctx: Any = None, train_size: int | None = None,
                  include_extra: bool = False, seed: int = 42, n_jobs: int = 2,
@@ -303,7 +309,7 @@ class RandomForestPredictor(_TreePredictor):
     kind_name = "random-forest"
 
     def __init__(self, ctx: Any = None, train_size: int | None = None,
-                 include_extra: bool = False, seed: int = 42, n_jobs: int = 2,
+                 include_extra: bool = True, seed: int = 42, n_jobs: int = 2,
                  n_estimators: int = 300, alpha: float = 0.5, svd: int = 50, folds: int = 5,
                  min_samples_leaf: int = 2, max_features: float = 0.33):
         super().__init__(ctx, train_size, include_extra, seed, n_jobs, n_estimators, alpha,
@@ -317,15 +323,20 @@ class RandomForestPredictor(_TreePredictor):
 
 @register("xgboost", kind="classic")
 class XGBoostPredictor(_TreePredictor):
-    """XGBoost on stacked text + product facts, in log price."""
+    """XGBoost on stacked text + product facts, in log price.
+
+    Defaults from 5-fold CV on the pool (extra products in training): 1000 rounds
+    at learning rate 0.02, depth 6 gave CV MAE $86.40, against $86.96 for 600
+    rounds at 0.03, depth 5.
+    """
 
     kind_name = "xgboost"
     libraries = ("scikit-learn", "numpy", "scipy", "xgboost")
 
     def __init__(self, ctx: Any = None, train_size: int | None = None,
-                 include_extra: bool = False, seed: int = 42, n_jobs: int = 2,
-                 n_estimators: int = 600, alpha: float = 0.5, svd: int = 50, folds: int = 5,
-                 learning_rate: float = 0.03, max_depth: int = 5, subsample: float = 0.8,
+                 include_extra: bool = True, seed: int = 42, n_jobs: int = 2,
+                 n_estimators: int = 1000, alpha: float = 0.5, svd: int = 50, folds: int = 5,
+                 learning_rate: float = 0.02, max_depth: int = 6, subsample: float = 0.8,
                  colsample: float = 0.8):
         super().__init__(ctx, train_size, include_extra, seed, n_jobs, n_estimators, alpha,
                          svd, folds)
