@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,9 +20,11 @@ if not (DATA_DIR / "test.jsonl").exists():  # fail loudly: these tests need the 
 
 
 # Session-wide isolation too: module-scoped fixtures run before the per-test one.
-_SESSION_CACHE = Path(tempfile.mkdtemp(prefix="bench-test-cache-"))
-os.environ["BENCH_CACHE_DIR"] = str(_SESSION_CACHE)
-os.environ["HF_HOME"] = str(_SESSION_CACHE / "hf")
+# Tests that `run all` share it, so the classic models are trained once per session.
+SESSION_CACHE = Path(tempfile.mkdtemp(prefix="bench-test-cache-"))
+atexit.register(shutil.rmtree, SESSION_CACHE, ignore_errors=True)
+os.environ["BENCH_CACHE_DIR"] = str(SESSION_CACHE)
+os.environ["HF_HOME"] = str(SESSION_CACHE / "hf")
 os.environ.pop("BENCH_DATA_DIR", None)
 
 
@@ -41,7 +45,7 @@ def data_dir() -> Path:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+            timeout: float = 1200) -> subprocess.CompletedProcess[str]:
     """``python -m bench ARGS`` in a real subprocess."""
     full_env = {**os.environ, **(env or {})}
     full_env["PYTHONPATH"] = os.pathsep.join(

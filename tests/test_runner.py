@@ -10,7 +10,7 @@ from bench import registry
 from bench.data import load_test_set
 from bench.runner import run_predictor
 from bench.store import RunStore
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, SESSION_CACHE, run_cli
 from tests.plugins import toy_predictors  # noqa: F401
 
 
@@ -111,7 +111,8 @@ def test_torn_last_line_is_repaired(tmp_path, data_dir):
 def test_run_all_skips_what_cannot_run_and_exits_zero(tmp_path, data_dir):
     result = run_cli("run", "all", "--data-dir", str(data_dir), "--results-dir",
                      str(tmp_path), "--quiet", "--limit", "3",
-                     env={"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""})
+                     env={"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "",
+                          "BENCH_CACHE_DIR": str(SESSION_CACHE)})
     assert result.returncode == 0, result.stderr
     assert "human" in result.stdout and "reference:gpt-4o-2024-08-06" in result.stdout
 
