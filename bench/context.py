@@ -20,6 +20,8 @@ class Context:
     use_cache: bool = True
     # The test set of this run (``--test FILE`` or the fixed benchmark).
     test_set: data.TestSet | None = None
+    _train: dict[tuple[bool, int | None, int], tuple[list[Example], str]] = field(
+        default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.data_dir = data.default_data_dir(self.data_dir)
@@ -42,7 +44,14 @@ class Context:
     def train_examples(
         self, *, include_extra: bool = False, size: int | None = None, seed: int = 42
     ) -> tuple[list[Example], str]:
-        """Training examples (test rows removed) and their data fingerprint."""
+        """Training examples (test rows removed) and their data fingerprint.
+
+        Loaded once per choice of rows: several predictors of one run share them.
+        """
+        key = (include_extra, size, seed)
+        if key in self._train:
+            examples, fp = self._train[key]
+            return list(examples), fp
         examples, fp = data.load_train(
             self.data_dir, test_set=self.benchmark, include_extra=include_extra,
             size=size, seed=seed,
@@ -50,4 +59,5 @@ class Context:
         if self.test_set is not None and self.test_set is not self.benchmark:
             banned = {p.description for p in self.test_set.products()}
             examples = [e for e in examples if e.product.description not in banned]
-        return examples, fp
+        self._train[key] = (examples, fp)
+        return list(examples), fp
