@@ -76,7 +76,8 @@ class Entry:
     def seconds_per_item(self) -> float | None:
         timings = self.info.get("timings", {})
         items = timings.get("items_last_run") or 0
-        return timings.get("last_wall_s", 0) / items if items else None
+        spent = timings.get("last_predict_s", timings.get("last_wall_s", 0))
+        return spent / items if items else None
 
     def price_bands(self) -> list[breakdown.Group]:
         return breakdown.by_price_band(self.truth, self.answers)

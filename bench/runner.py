@@ -70,6 +70,7 @@ def run_predictor(
         prepare = getattr(predictor, "prepare", None)
         if callable(prepare):
             prepare()  # may raise BenchError: nothing has been written yet
+        prepared = time.perf_counter()
         info = _run_info(predictor, test_set, spec, kind, params, fingerprint, store)
         info.update(status="running", started_at=provenance.now())
         store.open()
@@ -101,6 +102,9 @@ def run_predictor(
     if todo:
         timings = info.setdefault("timings", {})
         timings["last_wall_s"] = round(wall, 3)
+        # Loading or training is not prediction: time per item counts predict only.
+        timings["last_prepare_s"] = round(prepared - started, 3)
+        timings["last_predict_s"] = round(time.perf_counter() - prepared, 3)
         timings["predict_s_total"] = round(timings.get("predict_s_total", 0.0) + wall, 3)
         timings["items_last_run"] = len(todo)
         info.update(status="complete", finished_at=provenance.now(), totals=totals,
