@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from bench.context import Context
 from bench.data import DEFAULT_TEST
 from bench.registry import register
 from bench.types import Prediction, Product
-from predictors.sheets import read_guesses
+from predictors.sheets import file_digest, read_guesses, replay
 
 SHEET = "human_output.csv"
 
@@ -39,9 +38,8 @@ class HumanPredictor:
         return None
 
     def fingerprint(self) -> dict[str, Any]:
-        digest = hashlib.sha256(self.csv.read_bytes()).hexdigest()[:16] if self.csv and \
-            self.csv.exists() else None
-        return {"sheet": self.csv.name if self.csv else None, "sheet_sha256": digest}
+        return {"sheet": self.csv.name if self.csv else None,
+                "sheet_sha256": file_digest(self.csv)}
 
     def prepare(self) -> None:
         assert self.csv is not None
@@ -53,5 +51,4 @@ class HumanPredictor:
         if self._guesses is None:
             self.prepare()
         assert self._guesses is not None
-        return [Prediction(price=self._guesses[p.id]) if p.id in self._guesses
-                else Prediction.failed("no guess in the sheet") for p in products]
+        return replay(self._guesses, products, "no guess in the sheet")

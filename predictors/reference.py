@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from bench.context import Context
 from bench.data import DEFAULT_TEST
 from bench.registry import register
 from bench.types import Prediction, Product
-from predictors.sheets import read_guesses
+from predictors.sheets import file_digest, read_guesses, replay
 
 FOLDER = "reference-runs"
 
@@ -50,9 +49,7 @@ class ReferencePredictor:
         return None
 
     def fingerprint(self) -> dict[str, Any]:
-        digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16] \
-            if self.path and self.path.exists() else None
-        return {"run": self.run, "sha256": digest}
+        return {"run": self.run, "sha256": file_digest(self.path)}
 
     def prepare(self) -> None:
         assert self.path is not None
@@ -62,5 +59,4 @@ class ReferencePredictor:
         if self._guesses is None:
             self.prepare()
         assert self._guesses is not None
-        return [Prediction(price=self._guesses[p.id]) if p.id in self._guesses
-                else Prediction.failed("not in the recorded run") for p in products]
+        return replay(self._guesses, products, "not in the recorded run")

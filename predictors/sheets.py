@@ -8,13 +8,14 @@ BenchError naming the file and line.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.types import Product
+from bench.types import Prediction, Product
 
 
 def _normal(prompt: str) -> str:
@@ -64,6 +65,20 @@ def read_guesses(path: Path, products: Iterable[Product]) -> dict[int, float]:
     if not guesses:
         raise BenchError("empty sheet: no guesses", path)
     return guesses
+
+
+def file_digest(path: Path | None) -> str | None:
+    """A short content hash of a sheet (its fingerprint: an edited sheet is a new run)."""
+    if path is None or not path.exists():
+        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def replay(guesses: Mapping[int, float], products: Sequence[Product],
+           missing: str) -> list[Prediction]:
+    """The sheet's guess for each product; ``missing`` as the error where it has none."""
+    return [Prediction(price=guesses[p.id]) if p.id in guesses else Prediction.failed(missing)
+            for p in products]
 
 
 def _read_text(path: Path) -> str:
