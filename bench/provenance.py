@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import subprocess
 from datetime import UTC, datetime
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -21,6 +22,11 @@ def now() -> str:
 
 
 def package_versions() -> dict[str, str]:
+    return dict(_versions())
+
+
+@cache  # fixed for the life of the process: `run all` records them once per predictor
+def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -30,6 +36,7 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+@cache
 def git_commit() -> str | None:
     try:
         result = subprocess.run(
