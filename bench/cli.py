@@ -265,6 +265,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stored(results_dir: Path) -> list[Any]:
+    """Every stored run, scored; none is a user mistake (nothing to report on)."""
+    from bench import leaderboard
+
+    entries = leaderboard.collect(results_dir)
+    if not entries:
+        raise BenchError("no stored runs: run `bench run` first", results_dir)
+    return entries
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench import leaderboard
 
@@ -285,12 +295,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from bench import leaderboard, tables
+    from bench import tables
     from bench.provenance import now
 
-    entries = leaderboard.collect(args.results_dir)
-    if not entries:
-        raise BenchError("no stored runs to score", args.results_dir)
+    entries = _stored(args.results_dir)
     rows = []
     for e in entries:
         info = dict(e.info)
@@ -303,11 +311,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench import leaderboard, show
+    from bench import show
 
-    entries = leaderboard.collect(args.results_dir)
-    if not entries:
-        raise BenchError("no stored runs: run `bench run` first", args.results_dir)
+    entries = _stored(args.results_dir)
     test_set = show.shared_test_set(entries, args.a, args.b, args.test_set)
     a, b = (show.pick(entries, name, test_set) for name in (args.a, args.b))
     print(show.comparison(a, b))
@@ -315,13 +321,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from bench import breakdown, leaderboard, show
+    from bench import breakdown, show
 
     if args.count < 1:
         raise BenchError(f"--count must be at least 1, not {args.count}")
-    entries = leaderboard.collect(args.results_dir)
-    if not entries:
-        raise BenchError("no stored runs: run `bench run` first", args.results_dir)
+    entries = _stored(args.results_dir)
     entry = show.pick(entries, args.name, args.test_set)
     rows = breakdown.TestRows(args.data_dir).for_run(entry.info)
     if rows is not None:
