@@ -231,6 +231,21 @@ def test_batched_equals_one_by_one(tiny: Path, tmp_path: Path, products: list) -
             assert b.price == pytest.approx(s.price, rel=1e-5)
 
 
+def test_merged_adapter_equals_adapter_kept_apart(tiny: Path, tmp_path: Path,
+                                                 products: list) -> None:
+    adapter = build_tiny_adapter(tiny, tmp_path / "random-lora")
+    merged = tiny_predictor(tiny, adapter, batch_size=N_TEST)
+    apart = tiny_predictor(tiny, adapter, batch_size=N_TEST, merge=False)
+    merged.prepare()
+    apart.prepare()
+    assert not hasattr(merged._model, "peft_config")  # LoRA folded into the weights
+    assert hasattr(apart._model, "peft_config")
+    for m, a in zip(merged.predict(products), apart.predict(products), strict=True):
+        mc, ac = json.loads(m.raw), json.loads(a.raw)
+        assert [t for t, _ in mc] == [t for t, _ in ac]
+        assert [p for _, p in mc] == pytest.approx([p for _, p in ac], rel=1e-4, abs=1e-7)
+
+
 def test_outputs_are_cached_and_reused_without_loading(tiny: Path, trained: Path,
                                                        products: list, data_dir: Path,
                                                        tmp_path: Path) -> None:

@@ -4,7 +4,8 @@
 
 On CPU: a tiny Llama (built in a temp dir, with a random LoRA adapter), items
 per second one prompt per forward pass versus chunks of ``--batch-size``, and
-the ratio. With a CUDA GPU it also times the real predictor (8B 4-bit + the
+the ratio; with the adapter merged into the weights (the default for an
+unquantised base) and kept apart. With a CUDA GPU it also times the real predictor (8B 4-bit + the
 published adapter, when its weights are cached) on the whole test set and
 names the card. Prints figures; asserts nothing.
 """
@@ -55,10 +56,12 @@ def tiny(products: Sequence[Product], batch: int, repeats: int, threads: int) ->
     with tempfile.TemporaryDirectory(prefix="qlora-perf-") as tmp:
         base = build_tiny_llama(Path(tmp) / "base", [p.prompt for p in products])
         adapter = build_tiny_adapter(base, Path(tmp) / "adapter")
-        predictor = QLoRAPredictor(base=str(base), adapter=str(adapter), quant="none",
-                                   device="cpu", batch_size=batch)
-        compare(predictor, products, batch, repeats,
-                f"tiny Llama (hidden 64, 2 layers) + LoRA, CPU, {threads} threads")
+        for merge in (True, False):
+            predictor = QLoRAPredictor(base=str(base), adapter=str(adapter), quant="none",
+                                       device="cpu", batch_size=batch, merge=merge)
+            how = "merged" if merge else "kept apart"
+            compare(predictor, products, batch, repeats,
+                    f"tiny Llama (hidden 64, 2 layers), LoRA {how}, CPU, {threads} threads")
 
 
 def gpu(products: Sequence[Product], batch: int) -> None:

@@ -176,8 +176,13 @@ def load_base_model(base: Source, plan: Plan, token: str | None) -> Any:
 
 
 def load_for_inference(base: Source, adapter: Source | None, plan: Plan,
-                       token: str | None) -> tuple[Any, Any]:
-    """Tokenizer (left padding) and model (+ LoRA adapter), in eval mode."""
+                       token: str | None, merge: bool = True) -> tuple[Any, Any]:
+    """Tokenizer (left padding) and model (+ LoRA adapter), in eval mode.
+
+    On an unquantised base the adapter is merged into the weights (W + BA): one
+    matmul per projection instead of three, the same outputs within float
+    tolerance. A quantised base keeps it apart: merging would round the sum
+    back to 4 or 8 bits."""
     tokenizer = load_tokenizer(base, token, padding_side="left")
     model = load_base_model(base, plan, token)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -186,5 +191,7 @@ def load_for_inference(base: Source, adapter: Source | None, plan: Plan,
 
         model = PeftModel.from_pretrained(model, adapter.ref, revision=adapter.revision,
                                           token=token)
+        if merge and plan.quant == "none":
+            model = model.merge_and_unload()
     model.eval()
     return tokenizer, model

@@ -51,6 +51,7 @@ class QLoRAPredictor:
         k: int = 3,
         mode: str = "topk",
         max_new_tokens: int = 4,
+        merge: bool = True,
         # -- fine-tuning (bench train qlora) --
         output_dir: Path | None = None,
         lr: float = 1e-4,
@@ -96,6 +97,7 @@ class QLoRAPredictor:
         self.k = k
         self.mode = mode
         self.max_new_tokens = max_new_tokens
+        self.merge = merge
         self.output_dir = output_dir
         self.train_config = {
             "lr": lr, "epochs": epochs, "max_steps": max_steps, "optimizer": optimizer,
@@ -196,7 +198,8 @@ class QLoRAPredictor:
         self._plan = loading.check_runtime(self.plan)
         loading.check_memory(self.base_source, self.plan)
         self._tokenizer, self._model = loading.load_for_inference(
-            self.base_source, self.adapter_source, self.plan, sources.hf_token())
+            self.base_source, self.adapter_source, self.plan, sources.hf_token(),
+            merge=self.merge)
 
     def predict(self, products: Sequence[Product]) -> list[Prediction]:
         """One Prediction per product, in order; cached outputs are reused and
