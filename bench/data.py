@@ -285,7 +285,7 @@ def hub_rows(spec: dict[str, Any]) -> list[Row]:
         except Exception as exc:
             raise BenchError(
                 f"could not download {filename} from {spec['repo_id']} "
-                f"({type(exc).__name__}); pass --data-dir or set BENCH_DATA_DIR") from None
+                f"({_root_cause(exc)}); pass --data-dir or set BENCH_DATA_DIR") from None
         table = pq.read_table(local, columns=["text", "price"])
         for text, price in zip(table.column("text").to_pylist(),
                                table.column("price").to_pylist(), strict=True):
@@ -294,6 +294,14 @@ def hub_rows(spec: dict[str, Any]) -> list[Row]:
 
 
 # -- training data -----------------------------------------------------------
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost error of a chain: "Name or service not known", not the
+    hub client's generic "cannot find the requested files"."""
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
+    return f"{type(exc).__name__}: {exc}"
 
 
 def load_train(
