@@ -161,7 +161,7 @@ def _parse_row(path: Path, number: int, line: str, index: int, need_id: bool,
         raise BenchError("missing or empty 'text'", path, number)
     if prompts.PRICE_PREFIX not in text:
         raise BenchError(f"'text' has no {prompts.PRICE_PREFIX!r} line", path, number)
-    price = _price(obj.get("price"), path, number)
+    price = read_amount(obj.get("price"), "price", path, number)
     item_id = index if ignore_ids else obj.get("id", None if need_id else index)
     if isinstance(item_id, bool) or not isinstance(item_id, int):
         if need_id:
@@ -186,20 +186,24 @@ def _parse_row(path: Path, number: int, line: str, index: int, need_id: bool,
     )
 
 
-def _price(value: Any, path: Path, number: int) -> float:
+def read_amount(value: Any, what: str, path: Path, line: int) -> float:
+    """A dollar amount from a file (a JSON number, or text such as "$1,234.50"):
+    finite and not negative, else one error naming the file and line."""
     if value is None:
-        raise BenchError("missing 'price'", path, number)
+        raise BenchError(f"missing {what}", path, line)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise BenchError(f"'price' is not a number: {value!r}", path, number)
+        raise BenchError(f"{what} {value!r} is not a number", path, line)
+    shown = value.strip() if isinstance(value, str) else value
     try:
-        price = float(value)
+        amount = float(shown.replace("$", "").replace(",", "") if isinstance(shown, str)
+                       else shown)
     except ValueError:
-        raise BenchError(f"'price' is not a number: {value!r}", path, number) from None
-    if not math.isfinite(price):
-        raise BenchError(f"'price' is not finite: {value!r}", path, number)
-    if price < 0:
-        raise BenchError(f"'price' is negative: {value!r}", path, number)
-    return price
+        raise BenchError(f"{what} {shown!r} is not a number", path, line) from None
+    if not math.isfinite(amount):
+        raise BenchError(f"{what} {shown!r} is not a finite number", path, line)
+    if amount < 0:
+        raise BenchError(f"{what} {shown!r} is negative", path, line)
+    return amount
 
 
 def write_jsonl(path: Path, rows: Iterable[Row]) -> None:

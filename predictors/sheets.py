@@ -10,10 +10,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from bench.data import read_amount
 from bench.errors import BenchError
 from bench.types import Prediction, Product
 
@@ -45,7 +45,7 @@ def read_guesses(path: Path, products: Iterable[Product]) -> dict[int, float]:
             raise BenchError("expected two columns (prompt,guess or id,prediction), found one",
                              path, start)
         key, value = row[0], row[1]
-        guess = _guess(value, path, start)
+        guess = read_amount(value, "guess", path, start)
         if by_id:
             try:
                 item = int(key.strip())
@@ -95,19 +95,6 @@ def _read_text(path: Path) -> str:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise BenchError("not UTF-8 text", path, line) from None
-
-
-def _guess(value: str, path: Path, line: int) -> float:
-    cleaned = value.strip().replace("$", "").replace(",", "")
-    try:
-        guess = float(cleaned)
-    except ValueError:
-        raise BenchError(f"guess {value.strip()!r} is not a number", path, line) from None
-    if not math.isfinite(guess):
-        raise BenchError(f"guess {value.strip()!r} is not a finite number", path, line)
-    if guess < 0:
-        raise BenchError(f"guess {value.strip()!r} is negative", path, line)
-    return guess
 
 
 def _preview(text: str) -> str:

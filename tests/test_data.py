@@ -61,11 +61,11 @@ def test_other_test_file_gets_its_own_name_and_fingerprint(tmp_path, data_dir):
 BAD_FILES = {
     "truncated": ('{"text": "a\\n\\nPrice is $1.00", "price": 1.0}\n{"text": "b', 2,
                   "invalid JSON"),
-    "no_price": ('{"text": "a\\n\\nPrice is $1.00"}\n', 1, "missing 'price'"),
+    "no_price": ('{"text": "a\\n\\nPrice is $1.00"}\n', 1, "missing price"),
     "no_text": ('{"price": 3.0}\n', 1, "'text'"),
     "negative": ('{"text": "a\\n\\nPrice is $1.00", "price": -3}\n', 1, "negative"),
     "non_numeric": ('{"text": "a\\n\\nPrice is $1.00", "price": "cheap"}\n', 1, "not a number"),
-    "nan": ('{"text": "a\\n\\nPrice is $1.00", "price": NaN}\n', 1, "not finite"),
+    "nan": ('{"text": "a\\n\\nPrice is $1.00", "price": NaN}\n', 1, "not a finite number"),
     "duplicate_ids": ('{"id": 4, "text": "a\\n\\nPrice is $1", "price": 1}\n'
                       '{"id": 4, "text": "b\\n\\nPrice is $1", "price": 2}\n', 2, "duplicate id 4"),
     "empty": ("", None, "empty"),
