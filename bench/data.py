@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import prompts
 from bench.errors import BenchError
-from bench.fsutil import atomic_write_text
+from bench.fsutil import atomic_write_text, read_input
 from bench.types import Example, Product
 
 MANIFEST_DIR = Path(
@@ -119,14 +119,7 @@ def read_jsonl(path: Path, *, need_id: bool = False, ignore_ids: bool = False) -
     Rows without an ``id`` are numbered by position; ``ignore_ids`` numbers all
     rows so (training files merge sources whose ids mean nothing here).
     """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise BenchError("file not found", path) from None
-    except IsADirectoryError:
-        raise BenchError("is a directory, expected a JSONL file", path) from None
-    if b"\x00" in raw[:4096]:
-        raise BenchError("binary data, expected JSON Lines text", path)
+    raw = read_input(path, "JSONL")
     rows: list[Row] = []
     seen: set[int] = set()
     for number, line in _lines(path, raw):

@@ -1,4 +1,5 @@
-"""Small file helpers: atomic writes, so a crash never leaves half a file."""
+"""Small file helpers: atomic writes, so a crash never leaves half a file, and
+checked reads of user files, so a wrong file is one clear line."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from bench.errors import BenchError
 
 
 def _umask() -> int:
@@ -32,3 +35,17 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_input(path: Path, kind: str) -> bytes:
+    """The bytes of a user's ``kind`` file ("JSONL", "CSV"): missing, a folder
+    or binary data is a BenchError naming the file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BenchError("file not found", path) from None
+    except IsADirectoryError:
+        raise BenchError(f"is a directory, expected a {kind} file", path) from None
+    if b"\x00" in raw[:4096]:
+        raise BenchError(f"binary data, expected a {kind} text file", path)
+    return raw

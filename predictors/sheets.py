@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench.data import read_amount
 from bench.errors import BenchError
+from bench.fsutil import read_input
 from bench.types import Prediction, Product
 
 
@@ -82,14 +83,7 @@ def replay(guesses: Mapping[int, float], products: Sequence[Product],
 
 
 def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise BenchError("file not found", path) from None
-    except IsADirectoryError:
-        raise BenchError("is a directory, expected a CSV file", path) from None
-    if b"\x00" in raw[:4096]:
-        raise BenchError("binary data, expected a CSV text file", path)
+    raw = read_input(path, "CSV")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
