@@ -121,20 +121,27 @@ def base_config(base: Source) -> dict[str, Any] | None:
     return memory.read_config(base.file("config.json")) or memory.KNOWN_CONFIGS.get(base.ref)
 
 
+def _estimate(base: Source, plan: Plan) -> memory.Estimate | None:
+    config = base_config(base)
+    return memory.estimate(config, quant=plan.quant, dtype=plan.dtype) if config else None
+
+
+def ram_refusal(base: Source, plan: Plan) -> str | None:
+    """Why loading on CPU would not fit in the RAM available now (torch-free)."""
+    return memory.refusal(_estimate(base, plan), memory.available_ram_bytes(), "RAM")
+
+
 def check_memory(base: Source, plan: Plan) -> None:
     """Refuse, with the figures, a load that would not fit."""
-    config = base_config(base)
-    if config is None:
-        return
-    est = memory.estimate(config, quant=plan.quant, dtype=plan.dtype)
     if plan.on_cuda:
         import torch
 
         index = torch.device(plan.device).index or 0
         free, _ = torch.cuda.mem_get_info(index)
-        reason = memory.refusal(est, free, f"GPU memory ({torch.cuda.get_device_name(index)})")
+        reason = memory.refusal(_estimate(base, plan), free,
+                                f"GPU memory ({torch.cuda.get_device_name(index)})")
     else:
-        reason = memory.refusal(est, memory.available_ram_bytes(), "RAM")
+        reason = ram_refusal(base, plan)
     if reason:
         raise BenchError(f"not loading {base.label}: {reason}; use a GPU, quant=4, or a "
                          "smaller base model")

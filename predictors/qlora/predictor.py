@@ -23,7 +23,7 @@ from bench.prompts import parse_price
 from bench.registry import register
 from bench.topk import weighted_price
 from bench.types import Example, Prediction, Product
-from predictors.qlora import loading, memory, sources
+from predictors.qlora import loading, sources
 from predictors.qlora.loading import Plan
 from predictors.qlora.sources import Source
 
@@ -119,6 +119,7 @@ class QLoRAPredictor:
         self._model: Any = None
         self._tokenizer: Any = None
         self._data_fingerprint: str | None = None
+        self._fingerprint: dict[str, Any] | None = None
         self.name = self._display_name()
 
     # -- identity -------------------------------------------------------------
@@ -146,7 +147,10 @@ class QLoRAPredictor:
     def fingerprint(self) -> dict[str, Any]:
         """What shapes the outputs (not batch size or device); for local
         directories also a digest of their contents, so retraining into the
-        same folder is a new run."""
+        same folder is a new run. Computed once per loaded model: predict()
+        asks for it on every chunk, and the adapter digest reads its weights."""
+        if self._fingerprint is not None:
+            return dict(self._fingerprint)
         base, adapter = self.base_source, self.adapter_source
         fp: dict[str, Any] = {
             "version": VERSION, "base": base.label, "adapter": adapter.label if adapter else None,
@@ -161,7 +165,8 @@ class QLoRAPredictor:
             fp["base_digest"] = sources.content_digest(base, "model")
         if adapter is not None and adapter.local is not None:
             fp["adapter_digest"] = sources.content_digest(adapter, "adapter")
-        return fp
+        self._fingerprint = fp
+        return dict(fp)
 
     # -- can it run here? -------------------------------------------------------
 
@@ -177,10 +182,7 @@ class QLoRAPredictor:
         if self.plan.on_cuda and not loading.cuda_present():
             reasons.append(f"device={self.device} but no CUDA GPU is visible")
         if not self.plan.on_cuda:
-            config = loading.base_config(base)
-            est = memory.estimate(config, quant=self.plan.quant, dtype=self.plan.dtype) \
-                if config else None
-            refusal = memory.refusal(est, memory.available_ram_bytes(), "RAM")
+            refusal = loading.ram_refusal(base, self.plan)
             if refusal:
                 where = "no CUDA GPU, and on CPU" if self.device == "auto" else "on CPU"
                 reasons.append(f"{where} {refusal}")
@@ -196,6 +198,7 @@ class QLoRAPredictor:
         if problem:
             raise BenchError(f"qlora cannot run here: {problem}")
         self._plan = loading.check_runtime(self.plan)
+        self._fingerprint = None  # the plan may have fallen back (quant)
         loading.check_memory(self.base_source, self.plan)
         self._tokenizer, self._model = loading.load_for_inference(
             self.base_source, self.adapter_source, self.plan, sources.hf_token(),
@@ -294,6 +297,6 @@ class QLoRAPredictor:
               + (f" --param base={self.base}" if self.base != DEFAULT_BASE else ""),
               file=sys.stderr)
         self.adapter, self.revision = str(result.output_dir), None
-        self._model = self._tokenizer = None
+        self._model = self._tokenizer = self._fingerprint = None
         self.name = self._display_name()
         return self
