@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +101,12 @@ def run_predictor(
     totals = _totals(done, in_scope)
     if todo:
         timings = info.setdefault("timings", {})
-        timings["last_wall_s"] = round(wall, 3)
         # Loading or training is not prediction: time per item counts predict only.
+        predict_s = time.perf_counter() - prepared
+        timings["last_wall_s"] = round(wall, 3)
         timings["last_prepare_s"] = round(prepared - started, 3)
-        timings["last_predict_s"] = round(time.perf_counter() - prepared, 3)
-        timings["predict_s_total"] = round(timings.get("predict_s_total", 0.0) + wall, 3)
+        timings["last_predict_s"] = round(predict_s, 3)
+        timings["predict_s_total"] = round(timings.get("predict_s_total", 0.0) + predict_s, 3)
         timings["items_last_run"] = len(todo)
         info.update(status="complete", finished_at=provenance.now(), totals=totals,
                     metrics=scores.as_dict(), limit=limit)
@@ -210,8 +211,6 @@ def _timed_one(fn: Callable[[Product], Prediction], product: Product) -> Predict
 
 
 def _with_latency(prediction: Prediction, latency: float) -> Prediction:
-    from dataclasses import replace
-
     return replace(prediction, latency_s=latency)
 
 
