@@ -77,6 +77,13 @@ def by_category(truth: Mapping[int, float], guesses: Mapping[int, float | None],
     return [_group(name, members[name], truth, guesses) for name in order]
 
 
+def categories(rows: Mapping[int, Row] | None) -> dict[int, str | None] | None:
+    """Each item's category, or None when the rows are not at hand or carry none."""
+    if not rows or not any(r.category for r in rows.values()):
+        return None
+    return {i: r.category for i, r in rows.items()}
+
+
 def label(category: str) -> str:
     """``Tools_and_Home_Improvement`` -> ``Tools and Home Improvement``."""
     return category.replace("_", " ")

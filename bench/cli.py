@@ -138,16 +138,21 @@ def _context(args: argparse.Namespace, with_test_set: bool = True) -> Context:
     return ctx
 
 
+def _every_spec(ctx: Context) -> list[tuple[str, registry.Entry]]:
+    """Each registered predictor, expanded to its variants (``reference:<run>``)."""
+    out = []
+    for name, entry in registry.entries().items():
+        variants = entry.variants(ctx) if entry.variants else []
+        out += [(f"{name}:{v}", entry) for v in variants] if variants else [(name, entry)]
+    return out
+
+
 def _specs(requested: Sequence[str], ctx: Context) -> list[str]:
     if list(requested) != ["all"]:
         if "all" in requested:
             raise BenchError("'all' cannot be combined with other predictor names")
         return list(requested)
-    specs = []
-    for name, entry in registry.entries().items():
-        variants = entry.variants(ctx) if entry.variants else []
-        specs += [f"{name}:{v}" for v in variants] if variants else [name]
-    return specs
+    return [spec for spec, _ in _every_spec(ctx)]
 
 
 def _accepts(spec: str, key: str) -> bool:
@@ -252,15 +257,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     ctx = _context(args, with_test_set=False)
     rows = []
-    for name, entry in registry.entries().items():
-        variants = entry.variants(ctx) if entry.variants else []
-        for spec in ([f"{name}:{v}" for v in variants] if variants else [name]):
-            try:
-                reason = _why_not(registry.build(spec, {}, ctx))
-            except BenchError as exc:
-                reason = str(exc)
-            rows.append([spec, entry.kind, "yes" if not reason else f"no: {reason}",
-                         entry.summary])
+    for spec, entry in _every_spec(ctx):
+        try:
+            reason = _why_not(registry.build(spec, {}, ctx))
+        except BenchError as exc:
+            reason = str(exc)
+        rows.append([spec, entry.kind, "yes" if not reason else f"no: {reason}", entry.summary])
     print(tables.render(rows, ["predictor", "kind", "runs here", "what"]))
     return 0
 
@@ -328,9 +330,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     entries = _stored(args.results_dir)
     entry = show.pick(entries, args.name, args.test_set)
     rows = breakdown.TestRows(args.data_dir).for_run(entry.info)
-    if rows is not None:
-        entry.categories = {i: r.category for i, r in rows.items()} \
-            if any(r.category for r in rows.values()) else None
+    entry.categories = breakdown.categories(rows)
     peers = sum(1 for e in entries if e.test_set == entry.test_set)
     print(show.report(entry, rows, args.count, show.colour_wanted(args.color, sys.stdout),
                       rank_of=peers))

@@ -171,16 +171,11 @@ def attach_categories(entries: Sequence[Entry], data_dir: Path | None) -> list[s
 
     Returns the test sets left without categories (their tables show price bands only).
     """
-    missing = []
     finder = breakdown.TestRows(data_dir)
-    for ts in dict.fromkeys(e.test_set for e in entries):
-        for e in (e for e in entries if e.test_set == ts):
-            rows = finder.for_run(e.info)
-            e.categories = ({i: r.category for i, r in rows.items()}
-                            if rows and any(r.category for r in rows.values()) else None)
-        if all(e.categories is None for e in entries if e.test_set == ts):
-            missing.append(ts)
-    return missing
+    for e in entries:
+        e.categories = breakdown.categories(finder.for_run(e.info))
+    return [ts for ts in dict.fromkeys(e.test_set for e in entries)
+            if all(e.categories is None for e in entries if e.test_set == ts)]
 
 
 # -- formatting ----------------------------------------------------------------
