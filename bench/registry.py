@@ -14,7 +14,7 @@ import inspect
 import os
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -161,9 +161,7 @@ def _load() -> None:
             continue
         registered = getattr(obj, "__bench_name__", None)
         if registered in _REGISTRY:
-            entry = _REGISTRY[registered]
-            _REGISTRY[ep.name] = Entry(ep.name, entry.factory, entry.kind, entry.variant_param,
-                                       entry.variants, entry.summary)
+            _REGISTRY[ep.name] = replace(_REGISTRY[registered], name=ep.name)
         elif callable(obj):
             register(ep.name)(obj)
 
