@@ -210,15 +210,22 @@ def per_item(seconds: float | None) -> str:
     return "<0.01s" if seconds < 0.01 else f"{seconds:,.2f}s"
 
 
+def paired_diff(p: metrics.Paired) -> str | None:
+    """``+$12.34 [+$5.00, +$20.00]``: the paired difference and its 95% interval."""
+    if p.diff is None or p.diff_ci95 is None:
+        return None
+    lo, hi = p.diff_ci95
+    return f"{signed_money(p.diff)} [{signed_money(lo)}, {signed_money(hi)}]"
+
+
 def versus(e: Entry) -> str:
     """The paired difference with the leader, ``tied`` when its interval includes 0."""
     p = e.vs_leader
     if e.leader is None or p is None:
         return "leader" if e.scores.mae is not None else "-"
-    if p.diff is None or p.diff_ci95 is None:
+    text = paired_diff(p)
+    if text is None:
         return "no shared items"
-    lo, hi = p.diff_ci95
-    text = f"{signed_money(p.diff)} [{signed_money(lo)}, {signed_money(hi)}]"
     return f"{text} **tied**" if p.tied else text
 
 

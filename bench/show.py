@@ -16,7 +16,7 @@ from typing import IO
 from bench import breakdown, metrics, tables
 from bench.data import DEFAULT_TEST, Row
 from bench.errors import BenchError
-from bench.leaderboard import Entry, money, percent, signed_money
+from bench.leaderboard import Entry, money, paired_diff, percent, signed_money
 
 ANSI = {"green": "\033[92m", "orange": "\033[93m", "red": "\033[91m"}
 RESET = "\033[0m"
@@ -108,11 +108,9 @@ def report(entry: Entry, rows: dict[int, Row] | None, count: int = 10,
     if entry.rank is not None:
         place = f"rank {entry.rank}" + (f" of {rank_of}" if rank_of else "")
         p = entry.vs_leader
-        if p is not None and p.diff is not None and p.diff_ci95 is not None:
-            lo, hi = p.diff_ci95
-            place += (f"; vs #1 {entry.leader}: {signed_money(p.diff)} "
-                      f"[{signed_money(lo)}, {signed_money(hi)}]"
-                      + (", tied" if p.tied else ""))
+        diff = paired_diff(p) if p is not None else None
+        if p is not None and diff is not None:
+            place += f"; vs #1 {entry.leader}: {diff}" + (", tied" if p.tied else "")
         out.append(place)
     scored = sorted((abs(r.price - r.truth), i, r.price, r.truth)
                     for i, r in entry.records.items()
