@@ -262,6 +262,14 @@ def _cache_file(spec: dict[str, Any]) -> Path:
     return cache_root() / "data" / f"{spec['name']}@{spec['revision']}.jsonl"
 
 
+def _root_cause(exc: BaseException) -> str:
+    """The innermost error of a chain: "Name or service not known", not the
+    hub client's generic "cannot find the requested files"."""
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
+    return f"{type(exc).__name__}: {exc}"
+
+
 def hub_rows(spec: dict[str, Any]) -> list[Row]:
     """Download the split's parquet files from the hub (``HF_ENDPOINT`` honoured)."""
     try:
@@ -291,14 +299,6 @@ def hub_rows(spec: dict[str, Any]) -> list[Row]:
 
 
 # -- training data -----------------------------------------------------------
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost error of a chain: "Name or service not known", not the
-    hub client's generic "cannot find the requested files"."""
-    while (inner := exc.__cause__ or exc.__context__) is not None:
-        exc = inner
-    return f"{type(exc).__name__}: {exc}"
 
 
 def load_train(
