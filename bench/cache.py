@@ -8,7 +8,6 @@ stored. One SQLite file, safe to use from the runner's threads.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
@@ -16,10 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.digest import digest
+
 
 def cache_key(parts: dict[str, Any]) -> str:
-    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return digest(parts)
 
 
 class ResponseCache:

@@ -353,7 +353,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_human_export(args: argparse.Namespace) -> int:
-    from predictors.sheets import write_blank_sheet
+    from bench.sheets import write_blank_sheet
 
     if args.output.exists() and not args.force:
         raise BenchError("exists; pass --force to overwrite", args.output)

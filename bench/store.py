@@ -7,7 +7,6 @@ arrives: it is the resume point. The last line for an id wins (so
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.digest import digest
 from bench.fsutil import atomic_write_json
 from bench.types import Prediction
 
@@ -25,8 +25,7 @@ RUN = "run.json"
 
 
 def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
-    canonical = json.dumps(fingerprint, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+    return digest(fingerprint, 10)
 
 
 def slug(name: str) -> str:

@@ -16,7 +16,10 @@ from pathlib import Path
 from bench.data import read_amount
 from bench.errors import BenchError
 from bench.fsutil import read_input
+from bench.sheets import write_blank_sheet
 from bench.types import Prediction, Product
+
+__all__ = ["file_digest", "read_guesses", "replay", "write_blank_sheet"]
 
 
 def _normal(prompt: str) -> str:
@@ -94,17 +97,3 @@ def _read_text(path: Path) -> str:
 def _preview(text: str) -> str:
     flat = " ".join(text.split())
     return flat[:60] + ("..." if len(flat) > 60 else "")
-
-
-def write_blank_sheet(path: Path, products: Iterable[Product]) -> int:
-    """The sheet a person fills in: ``prompt,0`` rows, no header."""
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\n")
-    count = 0
-    for product in products:
-        writer.writerow([product.prompt, 0])
-        count += 1
-    from bench.fsutil import atomic_write_text
-
-    atomic_write_text(path, buffer.getvalue())
-    return count

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bench.digest import canonical_json, digest
 from bench.errors import BenchError
 from bench.fsutil import atomic_write_text
 
@@ -32,8 +33,7 @@ FORMAT = 1
 
 
 def cache_key(parts: Mapping[str, Any]) -> str:
-    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+    return digest(parts, 24)
 
 
 def _sha256(path: Path) -> str:
@@ -72,8 +72,8 @@ class ModelStore:
         return bytes.fromhex(path.read_text().strip())
 
     def _sign(self, body: Mapping[str, Any]) -> str:
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-        return hmac.new(self._secret(), canonical.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._secret(), canonical_json(body).encode(),
+                        hashlib.sha256).hexdigest()
 
     def exists(self, name: str, key: str) -> bool:
         return (self.path(name, key) / MANIFEST).is_file()
