@@ -4,7 +4,6 @@ train, human export, cache. User mistakes print one line and exit with code 2.""
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ from bench import registry
 from bench.context import Context
 from bench.data import TestSet, load_test_set
 from bench.errors import BenchError
+from bench.types import capabilities
 
 EXIT_BAD_INPUT = 2
 
@@ -138,54 +138,8 @@ def _context(args: argparse.Namespace, with_test_set: bool = True) -> Context:
     return ctx
 
 
-def _every_spec(ctx: Context) -> list[tuple[str, registry.Entry]]:
-    """Each registered predictor, expanded to its variants (``reference:<run>``)."""
-    out = []
-    for name, entry in registry.entries().items():
-        variants = entry.variants(ctx) if entry.variants else []
-        out += [(f"{name}:{v}", entry) for v in variants] if variants else [(name, entry)]
-    return out
-
-
-def _specs(requested: Sequence[str], ctx: Context) -> list[str]:
-    if list(requested) != ["all"]:
-        if "all" in requested:
-            raise BenchError("'all' cannot be combined with other predictor names")
-        return list(requested)
-    return [spec for spec, _ in _every_spec(ctx)]
-
-
-def _accepts(spec: str, key: str) -> bool:
-    entry = registry.get(registry.parse_spec(spec)[0])
-    parameters = inspect.signature(entry.factory).parameters
-    return key in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-
-
-def _params_for(spec: str, params: dict[str, str], everything: bool) -> dict[str, str]:
-    """With ``run all``, each --param goes to the predictors that take it."""
-    if not everything:
-        return params
-    return {k: v for k, v in params.items() if _accepts(spec, k)}
-
-
-def _build_all(args: argparse.Namespace, ctx: Context) -> list[tuple[str, Any, dict[str, str]]]:
-    params = registry.parse_params(args.param)
-    specs = _specs(args.specs, ctx)
-    everything = list(args.specs) == ["all"]
-    if everything:
-        for key in params:
-            if not any(_accepts(s, key) for s in specs):
-                raise BenchError(f"no predictor takes the parameter {key!r}")
-    built = []
-    for spec in specs:
-        own = _params_for(spec, params, everything)
-        built.append((spec, registry.build(spec, own, ctx), own))
-    return built
-
-
 def _why_not(predictor: Any) -> str | None:
-    check = getattr(predictor, "unavailable", None)
-    return check() if callable(check) else None
+    return capabilities(predictor).unavailable()
 
 
 # -- commands ----------------------------------------------------------------
@@ -201,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BenchError(f"--limit must be at least 1, not {args.limit}")
     if args.concurrency is not None and args.concurrency < 1:
         raise BenchError(f"--concurrency must be at least 1, not {args.concurrency}")
-    built = _build_all(args, ctx)
+    built = registry.build_all(args.specs, registry.parse_params(args.param), ctx)
     if args.dry_run:
         return _dry_run(built, test_set, args.limit)
     rows, skipped = [], []
@@ -235,10 +189,9 @@ def _dry_run(built: list[tuple[str, Any, dict[str, str]]], test_set: TestSet,
     products = test_set.products()[: limit if limit is not None else None]
     rows = []
     for _, predictor, _ in built:
-        estimate = getattr(predictor, "estimate", None)
+        e = capabilities(predictor).estimate(products)
         reason = _why_not(predictor)
-        if callable(estimate):
-            e = estimate(products)
+        if e is not None:
             cost = e.get("cost_usd")
             rows.append([predictor.name, str(e.get("requests", 0)), str(e.get("input_tokens", 0)),
                          str(e.get("output_tokens", 0)),
@@ -257,7 +210,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     ctx = _context(args, with_test_set=False)
     rows = []
-    for spec, entry in _every_spec(ctx):
+    for spec, entry in registry.expand(ctx):
         try:
             reason = _why_not(registry.build(spec, {}, ctx))
         except BenchError as exc:
@@ -341,11 +294,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     ctx = _context(args)
     params = registry.parse_params(args.param)
     predictor = registry.build(args.name, params, ctx)
-    fit = getattr(predictor, "fit", None)
-    if not callable(fit):
+    hooks = capabilities(predictor)
+    fit = hooks.fit
+    if fit is None:
         raise BenchError(f"predictor {args.name!r} is not trainable")
-    choose = getattr(predictor, "training_examples", None)
-    examples = choose() if callable(choose) else ctx.train_examples()[0]
+    examples = hooks.training_examples()
+    if examples is None:
+        examples = ctx.train_examples()[0]
     print(f"training {predictor.name} on {len(examples)} examples", file=sys.stderr)
     fit(examples)
     print(f"trained {predictor.name}")

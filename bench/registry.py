@@ -3,7 +3,14 @@ functions, and third-party packages through the ``bench.predictors`` entry point
 
 A spec is ``NAME`` or ``NAME:VARIANT``; other parameters arrive as strings
 (``--param KEY=VALUE``) and are converted by the annotations of the factory's
-``__init__``, scikit-learn style: parameters live in the constructor.
+``__init__``, scikit-learn style: parameters live in the constructor. ``run
+all`` expands to every registered predictor and its variants, and routes each
+``--param`` to the predictors that take it (``expand``, ``build_all``).
+
+A name belongs to one object: registering a different object under a taken
+name is a ``BenchError`` naming both sources, and an entry point that claims a
+taken name (or fails to import) is listed as failed to load, with its reason,
+instead of silently replacing a predictor or breaking the rest of the list.
 """
 
 from __future__ import annotations
@@ -14,13 +21,13 @@ import inspect
 import os
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.types import Prediction, Predictor, Product
+from bench.types import BasePredictor, Prediction, Predictor, Product
 
 ENTRY_POINT_GROUP = "bench.predictors"
 # Extra modules to import for their @register/@price_predictor decorators,
@@ -47,6 +54,13 @@ class Entry:
     # Variants that `run all` expands to (e.g. every recorded reference run).
     variants: Callable[[Any], list[str]] | None = None
     summary: str = ""
+    # Where it came from (module.qualname, or the entry point), for error messages.
+    source: str = ""
+    # The object registered (the class, or the function behind @price_predictor):
+    # registering the same object again is fine, a different one is an error.
+    origin: Any = field(default=None, compare=False, repr=False)
+    # Why this name cannot be built (a plugin failed to load, or claims a taken name).
+    problem: str | None = None
 
 
 _REGISTRY: dict[str, Entry] = {}
@@ -69,15 +83,43 @@ def register(
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
 
     def decorate(factory: Any) -> Any:
-        doc = summary if summary is not None else (inspect.getdoc(factory) or "")
-        _REGISTRY[name] = Entry(name, factory, kind, variant, variants, doc.split("\n")[0])
+        doc = summary.split("\n")[0] if summary is not None else _summary(factory)
+        _add(Entry(name, factory, kind, variant, variants, doc,
+                   source=_source_of(factory), origin=factory))
         factory.__bench_name__ = name
         return factory
 
     return decorate
 
 
-class FunctionPredictor:
+def _summary(obj: Any) -> str:
+    """The first line of ``obj``'s docstring (a class's own or a subclass's base's,
+    never the generic one of ``BasePredictor``)."""
+    for holder in (obj.__mro__ if inspect.isclass(obj) else (obj,)):
+        if holder in (BasePredictor, object):
+            break
+        doc = inspect.getdoc(holder) if not inspect.isclass(holder) else holder.__doc__
+        if doc:
+            return inspect.cleandoc(doc).split("\n")[0]
+    return ""
+
+
+def _source_of(obj: Any) -> str:
+    module = getattr(obj, "__module__", None) or "?"
+    return f"{module}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+
+
+def _add(entry: Entry) -> None:
+    """Register ``entry``; a different object under a taken name is an error."""
+    existing = _REGISTRY.get(entry.name)
+    if existing is not None and existing.origin is not entry.origin:
+        raise BenchError(f"predictor name {entry.name!r} is already registered by "
+                         f"{existing.source}; cannot register {entry.source} under it "
+                         "(choose another name)")
+    _REGISTRY[entry.name] = entry
+
+
+class FunctionPredictor(BasePredictor):
     """A per-item Predictor made from ``def f(product) -> float``."""
 
     def __init__(self, name: str, fn: Callable[..., Any], params: dict[str, Any]):
@@ -126,7 +168,12 @@ def price_predictor(
         factory.__annotations__ = {
             k: v for k, v in typing.get_type_hints(fn).items() if k not in ("product", "return")
         }
-        register(label, kind=kind, summary=summary or (inspect.getdoc(fn) or ""))(factory)
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        doc = summary.split("\n")[0] if summary else _summary(fn)
+        _add(Entry(label, factory, kind, summary=doc, source=_source_of(fn),
+                   origin=fn))
+        factory.__bench_name__ = label  # type: ignore[attr-defined]
         fn.__bench_name__ = label  # type: ignore[attr-defined]
         return fn
 
@@ -150,25 +197,49 @@ def _load() -> None:
         except ImportError as exc:
             raise BenchError(f"{PLUGINS_ENV}: cannot import {module!r}: {exc}") from None
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            obj = ep.load()
-        except Exception as exc:  # a broken plugin must not break the harness
-            _REGISTRY.setdefault(
-                ep.name, Entry(ep.name, _broken(ep.name, exc), "custom", summary="(failed to load)")
-            )
-            continue
-        if ep.name in _REGISTRY:
-            continue
-        registered = getattr(obj, "__bench_name__", None)
-        if registered in _REGISTRY:
-            _REGISTRY[ep.name] = replace(_REGISTRY[registered], name=ep.name)
-        elif callable(obj):
-            register(ep.name)(obj)
+        _load_entry_point(ep.name, ep.value, ep.load)
 
 
-def _broken(name: str, exc: Exception) -> Callable[..., Any]:
+def _load_entry_point(name: str, value: str, load: Callable[[], Any]) -> None:
+    """Register one ``bench.predictors`` entry point; a broken or clashing one is
+    kept as a failed entry (``bench list`` shows why), never raised."""
+    source = f"entry point {name} = {value}"
+    try:
+        obj = load()
+    except Exception as exc:  # a broken plugin must not break the harness
+        _fail(name, source, f"predictor {name!r} (entry point) failed to import: {exc}")
+        return
+    registered = getattr(obj, "__bench_name__", None)
+    entry = _REGISTRY.get(registered) if isinstance(registered, str) else None
+    origin = entry.origin if entry is not None else obj
+    existing = _REGISTRY.get(name)
+    if existing is not None:
+        if existing.origin is not origin:
+            _fail(name, source, f"predictor name {name!r} is taken twice: {existing.source} "
+                                f"and {source} (uninstall or rename one)")
+        return
+    if entry is not None:  # registered by its module's decorator under another name
+        _REGISTRY[name] = replace(entry, name=name, source=source)
+    elif callable(obj):
+        _add(Entry(name, obj, "custom", summary=_summary(obj),
+                   source=source, origin=obj))
+        obj.__bench_name__ = name
+    else:
+        _fail(name, source, f"predictor {name!r} ({source}) is not a class or function")
+
+
+def _fail(name: str, source: str, problem: str) -> None:
+    existing = _REGISTRY.get(name)
+    if existing is None:
+        _REGISTRY[name] = Entry(name, _broken(problem), "custom", summary="(failed to load)",
+                                source=source, problem=problem)
+    else:
+        _REGISTRY[name] = replace(existing, problem=problem)
+
+
+def _broken(problem: str) -> Callable[..., Any]:
     def factory(**_: Any) -> Any:
-        raise BenchError(f"predictor {name!r} (entry point) failed to import: {exc}")
+        raise BenchError(problem)
 
     return factory
 
@@ -207,6 +278,8 @@ def build(spec: str, params: dict[str, str] | None = None, ctx: Any = None) -> P
     """Instantiate ``NAME[:VARIANT]`` with string parameters converted by type."""
     name, variant = parse_spec(spec)
     entry = get(name)
+    if entry.problem:
+        raise BenchError(entry.problem)
     raw = dict(params or {})
     if variant is not None:
         if entry.variant_param is None:
@@ -222,6 +295,57 @@ def build(spec: str, params: dict[str, str] | None = None, ctx: Any = None) -> P
     if not getattr(predictor, "name", None):
         predictor.name = spec
     return predictor
+
+
+def expand(ctx: Any = None) -> list[tuple[str, Entry]]:
+    """Each registered predictor as a spec, expanded to its variants
+    (``reference:<run>``): what ``run all`` runs and ``bench list`` lists."""
+    out = []
+    for name, entry in entries().items():
+        variants = entry.variants(ctx) if entry.variants else []
+        out += [(f"{name}:{v}", entry) for v in variants] if variants else [(name, entry)]
+    return out
+
+
+def specs(requested: Sequence[str], ctx: Any = None) -> list[str]:
+    """The specs to run: ``requested``, or every one for ``["all"]``."""
+    if list(requested) != ["all"]:
+        if "all" in requested:
+            raise BenchError("'all' cannot be combined with other predictor names")
+        return list(requested)
+    return [spec for spec, _ in expand(ctx)]
+
+
+def accepts(spec: str, key: str) -> bool:
+    """Whether the predictor named by ``spec`` takes the parameter ``key``."""
+    entry = get(parse_spec(spec)[0])
+    parameters = inspect.signature(entry.factory).parameters
+    return key in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def params_for(spec: str, params: dict[str, str], everything: bool) -> dict[str, str]:
+    """With ``run all``, each --param goes to the predictors that take it."""
+    if not everything:
+        return params
+    return {k: v for k, v in params.items() if accepts(spec, k)}
+
+
+def build_all(requested: Sequence[str], params: dict[str, str],
+              ctx: Any = None) -> list[tuple[str, Predictor, dict[str, str]]]:
+    """Build each requested spec (``["all"]``: every one) with its own parameters:
+    ``(spec, predictor, params)``. With ``all``, a parameter no predictor takes
+    is an error."""
+    chosen = specs(requested, ctx)
+    everything = list(requested) == ["all"]
+    if everything:
+        for key in params:
+            if not any(accepts(s, key) for s in chosen):
+                raise BenchError(f"no predictor takes the parameter {key!r}")
+    built = []
+    for spec in chosen:
+        own = params_for(spec, params, everything)
+        built.append((spec, build(spec, own, ctx), own))
+    return built
 
 
 def _convert(entry: Entry, raw: dict[str, str]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from bench import metrics, provenance
 from bench.data import TestSet
 from bench.redact import public_params, scrub
 from bench.store import Record, RunStore, fingerprint_hash
-from bench.types import Prediction, Predictor, Product
+from bench.types import Prediction, Predictor, Product, capabilities
 
 DEFAULT_CONCURRENCY = 4
 
@@ -39,9 +39,7 @@ class RunResult:
 
 
 def fingerprint_of(predictor: Predictor, spec: str) -> dict[str, Any]:
-    own = getattr(predictor, "fingerprint", None)
-    body = dict(own()) if callable(own) else {}
-    return {"predictor": predictor.name, "spec": spec, **body}
+    return {"predictor": predictor.name, "spec": spec, **capabilities(predictor).fingerprint()}
 
 
 def run_predictor(
@@ -67,9 +65,7 @@ def run_predictor(
             or (retry_errors and done[p.id].price is None)]
 
     if todo:
-        prepare = getattr(predictor, "prepare", None)
-        if callable(prepare):
-            prepare()  # may raise BenchError: nothing has been written yet
+        capabilities(predictor).prepare()  # may raise BenchError: nothing written yet
         prepared = time.perf_counter()
         info = _run_info(predictor, test_set, spec, kind, params, fingerprint, store)
         info.update(status="running", started_at=provenance.now())
@@ -118,6 +114,7 @@ def _run_info(predictor: Predictor, test_set: TestSet, spec: str, kind: str,
               params: dict[str, str] | None, fingerprint: dict[str, Any],
               store: RunStore) -> dict[str, Any]:
     previous = store.run_info()
+    seed = capabilities(predictor).seed
     return {
         "predictor": predictor.name,
         "spec": spec,
@@ -130,8 +127,7 @@ def _run_info(predictor: Predictor, test_set: TestSet, spec: str, kind: str,
         "data_source": test_set.source,
         "items": len(test_set),
         "seeds": {"bootstrap": metrics.BOOTSTRAP_SEED,
-                  **({"predictor": predictor.seed} if hasattr(predictor, "seed")
-                     else {})},
+                  **({"predictor": seed} if seed is not None else {})},
         "versions": provenance.package_versions(),
         "git_commit": provenance.git_commit(),
         "created_at": previous.get("created_at", provenance.now()),
@@ -183,13 +179,12 @@ def _predict(predictor: Predictor, todo: list[Product], truth: dict[int, float],
         tracker.update(rec)
 
     try:
-        predict_one = getattr(predictor, "predict_one", None)
-        if callable(predict_one):
-            workers = concurrency or getattr(predictor, "default_concurrency", None) \
-                or DEFAULT_CONCURRENCY
-            _fan_out(predict_one, todo, record, workers)
+        hooks = capabilities(predictor)
+        if hooks.predict_one is not None:
+            workers = concurrency or hooks.default_concurrency or DEFAULT_CONCURRENCY
+            _fan_out(hooks.predict_one, todo, record, workers)
         else:
-            batch = max(1, int(getattr(predictor, "batch_size", None) or len(todo)))
+            batch = max(1, hooks.batch_size or len(todo))
             for start in range(0, len(todo), batch):
                 chunk = todo[start : start + batch]
                 for product, prediction in zip(chunk, _predict_chunk(predictor, chunk),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -54,12 +54,151 @@ class Example:
 class Predictor(Protocol):
     """Anything that prices products, in order, one Prediction per Product.
 
-    Optional capabilities, discovered with ``getattr``, never required:
-    ``unavailable() -> str | None``, ``fingerprint() -> dict``,
-    ``fit(examples)``, ``predict_one(product)`` (per-item: the runner fans these
-    out over a thread pool), ``batch_size`` and ``default_concurrency``.
+    That is all a predictor must have. Every optional capability is declared
+    once, with its meaning and its default, on :class:`BasePredictor`; the
+    harness reads them only through :func:`capabilities`, so a predictor may
+    subclass ``BasePredictor`` or simply define the methods it has (duck
+    typing). ``bench.testing.check_predictor`` checks one against this contract.
     """
 
     name: str
 
     def predict(self, products: Sequence[Product]) -> Sequence[Prediction]: ...
+
+
+class BasePredictor:
+    """Optional base class: every optional capability, with its documented default.
+
+    Subclass it and override what your predictor has; the harness treats a
+    predictor that does not subclass it but defines the same names the same way.
+
+    - ``predict(products)``: one Prediction per Product, in order. The default
+      calls ``predict_one`` on each product in turn.
+    - ``predict_one(product)``: per-item prediction. When defined, the runner
+      fans it out over a thread pool (``--concurrency``, else
+      ``default_concurrency``) instead of calling ``predict`` in chunks.
+      Absent by default.
+    - ``batch_size``: the chunk size for ``predict`` (``None``: all at once).
+    - ``default_concurrency``: threads for ``predict_one`` when ``--concurrency``
+      is not given (``None``: the runner's default).
+    - ``seed``: the seed of its randomness, recorded in ``run.json`` (``None``:
+      nothing to record).
+    - ``unavailable()``: why it cannot run here (no key, no GPU, a missing
+      file), or ``None`` when it can. Must be cheap: ``bench list`` calls it.
+    - ``fingerprint()``: a JSON-able dict of what identifies its outputs (model,
+      parameters, data digests); a different fingerprint is a different run
+      folder. Default ``{}``; ``None`` is taken as ``{}``.
+    - ``prepare()``: load weights or files, called once and only when items are
+      left to predict. May raise ``BenchError``. Default: nothing.
+    - ``estimate(products)``: for ``--dry-run``, a dict with ``requests``,
+      ``input_tokens``, ``output_tokens`` and ``cost_usd`` (``None`` when
+      unknown), sending nothing. Default ``None``: local, sends no requests.
+    - ``fit(examples)``: train on ``Example`` rows (``bench train``). Absent by
+      default: the predictor is not trainable.
+    - ``training_examples()``: the rows ``fit`` should use. Default ``None``:
+      the context's training pool.
+    """
+
+    name: str = ""
+    batch_size: int | None = None
+    default_concurrency: int | None = None
+    seed: int | None = None
+
+    def predict(self, products: Sequence[Product]) -> Sequence[Prediction]:
+        return [self.predict_one(p) for p in products]
+
+    def predict_one(self, product: Product) -> Prediction:
+        raise NotImplementedError(f"{type(self).__name__} predicts in batches only")
+
+    def unavailable(self) -> str | None:
+        return None
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {}
+
+    def prepare(self) -> None:
+        return None
+
+    def estimate(self, products: Sequence[Product]) -> dict[str, Any] | None:
+        return None
+
+    def fit(self, examples: Sequence[Example]) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} is not trainable")
+
+    def training_examples(self) -> Sequence[Example] | None:
+        return None
+
+
+# The placeholders above that mean "this capability is absent".
+_ABSENT = {"predict_one": BasePredictor.predict_one, "fit": BasePredictor.fit}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """A predictor's optional capabilities, each resolved with its documented
+    default, whether or not the predictor subclasses :class:`BasePredictor`.
+    The one way the runner and the CLI reach them."""
+
+    predictor: Any
+
+    def _method(self, name: str) -> Callable[..., Any] | None:
+        method = getattr(self.predictor, name, None)
+        if not callable(method):
+            return None
+        absent = _ABSENT.get(name)
+        if absent is not None and getattr(type(self.predictor), name, None) is absent:
+            return None
+        return method
+
+    def _int(self, name: str) -> int | None:
+        value = getattr(self.predictor, name, None)
+        return int(value) if value else None
+
+    @property
+    def predict_one(self) -> Callable[[Product], Prediction] | None:
+        """The per-item method, or None for a batch predictor."""
+        return self._method("predict_one")
+
+    @property
+    def fit(self) -> Callable[[Sequence[Example]], Any] | None:
+        """The training method, or None when the predictor is not trainable."""
+        return self._method("fit")
+
+    @property
+    def batch_size(self) -> int | None:
+        return self._int("batch_size")
+
+    @property
+    def default_concurrency(self) -> int | None:
+        return self._int("default_concurrency")
+
+    @property
+    def seed(self) -> Any:
+        return getattr(self.predictor, "seed", None)
+
+    def unavailable(self) -> str | None:
+        method = self._method("unavailable")
+        return method() if method else None
+
+    def fingerprint(self) -> dict[str, Any]:
+        method = self._method("fingerprint")
+        body = method() if method else None
+        return dict(body) if body else {}
+
+    def prepare(self) -> None:
+        method = self._method("prepare")
+        if method:
+            method()
+
+    def estimate(self, products: Sequence[Product]) -> dict[str, Any] | None:
+        method = self._method("estimate")
+        return method(products) if method else None
+
+    def training_examples(self) -> Sequence[Example] | None:
+        method = self._method("training_examples")
+        return method() if method else None
+
+
+def capabilities(predictor: Any) -> Capabilities:
+    """The view through which the harness reads ``predictor``'s optional hooks."""
+    return Capabilities(predictor)

@@ -9,14 +9,14 @@ from typing import Any
 from bench.context import Context
 from bench.data import DEFAULT_TEST
 from bench.registry import register
-from bench.types import Prediction, Product
+from bench.types import BasePredictor, Prediction, Product
 from predictors.sheets import file_digest, read_guesses, replay
 
 SHEET = "human_output.csv"
 
 
 @register("human", kind="person")
-class HumanPredictor:
+class HumanPredictor(BasePredictor):
     """A person's guesses from a CSV sheet (prompt,guess or id,prediction)."""
 
     def __init__(self, csv: Path | None = None, ctx: Context | None = None):

@@ -9,7 +9,7 @@ from typing import Any
 from bench.context import Context
 from bench.data import DEFAULT_TEST
 from bench.registry import register
-from bench.types import Prediction, Product
+from bench.types import BasePredictor, Prediction, Product
 from predictors.sheets import file_digest, read_guesses, replay
 
 FOLDER = "reference-runs"
@@ -24,7 +24,7 @@ def recorded_runs(ctx: Context | None) -> list[str]:
 
 
 @register("reference", kind="reference", variant="run", variants=recorded_runs)
-class ReferencePredictor:
+class ReferencePredictor(BasePredictor):
     """A recorded published run (data dir's reference-runs/RUN.csv)."""
 
     def __init__(self, run: str | None = None, ctx: Context | None = None):

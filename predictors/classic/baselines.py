@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from bench.errors import BenchError
 from bench.registry import register
-from bench.types import Example, Prediction, Product
+from bench.types import BasePredictor, Example, Prediction, Product
 from predictors.classic.store import ModelStore, SavedModel, cache_key
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -75,7 +75,7 @@ class _Progress:
         self.bar.close()
 
 
-class ClassicPredictor:
+class ClassicPredictor(BasePredictor):
     """Shared life cycle: choose training rows, fit or load, predict in one batch."""
 
     kind_name: ClassVar[str]

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from bench.cache import ResponseCache
 from bench.errors import BenchError
 from bench.redact import public_url, scrub
-from bench.types import Prediction, Product
+from bench.types import BasePredictor, Prediction, Product
 from predictors.frontier import pricing
 from predictors.frontier.retry import (
     RetryPolicy,
@@ -39,7 +39,7 @@ _MAX_ERROR_CHARS = 400
 Reply = dict[str, Any]  # text, input_tokens, output_tokens, latency_s, (+ extras)
 
 
-class ApiPredictor:
+class ApiPredictor(BasePredictor):
     """Base for per-item API predictors (the runner fans ``predict_one`` out)."""
 
     registry_name: ClassVar[str]

@@ -22,7 +22,7 @@ from bench.errors import BenchError
 from bench.prompts import parse_price
 from bench.registry import register
 from bench.topk import weighted_price
-from bench.types import Example, Prediction, Product
+from bench.types import BasePredictor, Example, Prediction, Product
 from predictors.qlora import loading, sources
 from predictors.qlora.loading import Plan
 from predictors.qlora.sources import Source
@@ -36,7 +36,7 @@ VERSION = 1  # bump when the outputs for the same fingerprint would change
 
 
 @register("qlora", kind="local-llm")
-class QLoRAPredictor:
+class QLoRAPredictor(BasePredictor):
     """Fine-tuned open LLM (Llama 3.1 8B 4-bit + LoRA), top-3 weighted next-token price."""
 
     def __init__(
