@@ -11,9 +11,10 @@ The public API for writing predictors::
 
 from bench.errors import BenchError
 from bench.registry import price_predictor, register
-from bench.types import Example, Prediction, Predictor, Product
+from bench.types import BasePredictor, Example, Prediction, Predictor, Product
 
 __all__ = [
-    "BenchError", "Example", "Prediction", "Predictor", "Product", "price_predictor", "register",
+    "BasePredictor", "BenchError", "Example", "Prediction", "Predictor", "Product",
+    "price_predictor", "register",
 ]
 __version__ = "0.1.0"
