@@ -120,7 +120,8 @@ def _add(entry: Entry) -> None:
 
 
 class FunctionPredictor(BasePredictor):
-    """A per-item Predictor made from ``def f(product) -> float``."""
+    """A per-item Predictor made from ``def f(product) -> float`` (``predict`` is
+    the base's: ``predict_one`` on each product)."""
 
     def __init__(self, name: str, fn: Callable[..., Any], params: dict[str, Any]):
         self.name = name
@@ -134,9 +135,6 @@ class FunctionPredictor(BasePredictor):
         if value is None:
             return Prediction.failed("no answer")
         return Prediction(price=float(value))
-
-    def predict(self, products: Sequence[Product]) -> list[Prediction]:
-        return [self.predict_one(p) for p in products]
 
     def fingerprint(self) -> dict[str, Any]:
         try:
