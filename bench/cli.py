@@ -277,9 +277,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _stored(results_dir: Path) -> list[Any]:
     """Every stored run, scored; none is a user mistake (nothing to report on)."""
-    from bench import leaderboard
+    from bench.reports.collect import collect
 
-    entries = leaderboard.collect(results_dir)
+    entries = collect(results_dir)
     if not entries:
         raise BenchError("no stored runs: run `bench run` first", results_dir)
     return entries
