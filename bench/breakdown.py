@@ -16,6 +16,7 @@ from typing import Any
 from bench import metrics
 from bench.data import DEFAULT_TEST, Row, TestSet, default_data_dir, load_test_set
 from bench.errors import BenchError
+from bench.records import RunInfo
 
 PRICE_BANDS: tuple[tuple[str, float, float], ...] = (
     ("under $50", 0.0, 50.0),
@@ -108,10 +109,10 @@ class TestRows:
         self.data_dir = data_dir
         self._loaded: dict[tuple[str | None, str | None], TestSet | None] = {}
 
-    def for_run(self, info: Mapping[str, Any]) -> dict[int, Row] | None:
+    def for_run(self, info: RunInfo) -> dict[int, Row] | None:
         """Rows by id, or None when they cannot be found here."""
-        name, wanted = info.get("test_set"), info.get("data_fingerprint")
-        source = info.get("data_source") or ""
+        name, wanted = info.test_set, info.data_fingerprint
+        source = info.data_source or ""
         local = Path(source) if source and "://" not in source else None
         candidates: list[tuple[str | None, str | None]] = []
         if name == DEFAULT_TEST:

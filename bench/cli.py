@@ -83,10 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
                             "<!-- leaderboard:end --> in PATH (default README.md)")
     board.set_defaults(handler=cmd_leaderboard)
 
-    score = sub.add_parser("score", parents=[results], help="re-score stored predictions")
+    # Reports read the stored runs only; --data-dir is accepted (and ignored where it is not
+    # needed) so one can paste the same options across commands.
+    stored_data = argparse.ArgumentParser(add_help=False)
+    stored_data.add_argument("--data-dir", type=Path, default=None,
+                             help="accepted for symmetry with the other commands; not needed: "
+                                  "the stored predictions carry the truth")
+
+    score = sub.add_parser("score", parents=[results, stored_data],
+                           help="re-score stored predictions")
     score.set_defaults(handler=cmd_score)
 
-    compare = sub.add_parser("compare", parents=[results],
+    compare = sub.add_parser("compare", parents=[results, stored_data],
                              help="paired comparison of two predictors")
     compare.add_argument("a")
     compare.add_argument("b")
@@ -222,9 +230,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _stored(results_dir: Path) -> list[Any]:
     """Every stored run, scored; none is a user mistake (nothing to report on)."""
-    from bench import leaderboard
+    from bench.reports.collect import collect
 
-    entries = leaderboard.collect(results_dir)
+    entries = collect(results_dir)
     if not entries:
         raise BenchError("no stored runs: run `bench run` first", results_dir)
     return entries
@@ -250,17 +258,17 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from bench import tables
     from bench.provenance import now
 
     entries = _stored(args.results_dir)
     rows = []
     for e in entries:
-        info = dict(e.info)
-        info.update(metrics=e.scores.as_dict(), rescored_at=now())
+        info = replace(e.info, metrics=e.scores, rescored_at=now())
         e.store.write_run(info)
-        rows.append(tables.score_row(f"{e.predictor} [{e.test_set}]", e.scores,
-                                     info.get("totals")))
+        rows.append(tables.score_row(f"{e.predictor} [{e.test_set}]", e.scores, info.totals))
     print(tables.render(rows))
     return 0
 

@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.kinds import KINDS
 from bench.types import BasePredictor, Prediction, Predictor, Product
 
 ENTRY_POINT_GROUP = "bench.predictors"
 # Extra modules to import for their @register/@price_predictor decorators,
 # comma-separated: predictors in a plain file, without packaging.
 PLUGINS_ENV = "BENCH_PLUGINS"
-KINDS = ("person", "classic", "frontier", "local-llm", "reference", "custom")
 # Built-in predictor modules: imported to run their @register decorators. Each
 # imports its heavy libraries lazily, so listing never loads torch or sklearn.
 BUILTIN_MODULES = (

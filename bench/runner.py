@@ -20,6 +20,7 @@ from typing import Any
 
 from bench import metrics, provenance
 from bench.data import TestSet
+from bench.records import RunInfo, Seeds, Timings, Totals
 from bench.redact import public_params, scrub
 from bench.store import Record, RunStore, fingerprint_hash
 from bench.types import Prediction, Predictor, Product, capabilities
@@ -34,7 +35,7 @@ class RunResult:
     scores: metrics.Scores
     predicted: int  # items asked this time (0 on a complete rerun)
     wall_s: float
-    totals: dict[str, Any] = field(default_factory=dict)
+    totals: Totals = field(default_factory=Totals)
     skipped: str | None = None
 
 
@@ -68,90 +69,85 @@ def run_predictor(
         capabilities(predictor).prepare()  # may raise BenchError: nothing written yet
         prepared = time.perf_counter()
         info = _run_info(predictor, test_set, spec, kind, params, fingerprint, store)
-        info.update(status="running", started_at=provenance.now())
+        info.status, info.started_at = "running", provenance.now()
         store.open()
         store.write_run(info)
         try:
             _predict(predictor, todo, truth, store, done, concurrency, progress)
         except BaseException:
-            info.update(status="interrupted", updated_at=provenance.now())
+            info.status, info.updated_at = "interrupted", provenance.now()
             store.write_run(info)
             raise
         finally:
             store.close()
         done = store.records()
     else:
-        info = store.run_info()
+        info = store.run_info() or RunInfo()
 
     wall = time.perf_counter() - started
     in_scope = {p.id: truth[p.id] for p in products}
-    stored = info.get("metrics")
-    if not todo and stored and info.get("limit") == limit and info.get("totals"):
+    if not todo and info.metrics and info.limit == limit and info.totals:
         # Nothing new: the figures in run.json are current (a rerun stays instant).
-        stored = {**stored, "mae_ci95": tuple(stored["mae_ci95"]) if stored["mae_ci95"]
-                  else None}
-        return RunResult(predictor.name, store, metrics.Scores(**stored), 0, wall,
-                         info["totals"])
+        return RunResult(predictor.name, store, info.metrics, 0, wall, info.totals)
     answers = {i: r.price for i, r in done.items() if i in in_scope}
     scores = metrics.score(in_scope, answers)
     totals = _totals(done, in_scope)
     if todo:
-        timings = info.setdefault("timings", {})
         # Loading or training is not prediction: time per item counts predict only.
         predict_s = time.perf_counter() - prepared
-        timings["last_wall_s"] = round(wall, 3)
-        timings["last_prepare_s"] = round(prepared - started, 3)
-        timings["last_predict_s"] = round(predict_s, 3)
-        timings["predict_s_total"] = round(timings.get("predict_s_total", 0.0) + predict_s, 3)
-        timings["items_last_run"] = len(todo)
-        info.update(status="complete", finished_at=provenance.now(), totals=totals,
-                    metrics=scores.as_dict(), limit=limit)
+        before = info.timings.predict_s_total if info.timings else None
+        info.timings = Timings(
+            last_wall_s=round(wall, 3), last_prepare_s=round(prepared - started, 3),
+            last_predict_s=round(predict_s, 3),
+            predict_s_total=round((before or 0.0) + predict_s, 3), items_last_run=len(todo))
+        info.status, info.finished_at = "complete", provenance.now()
+        info.totals, info.metrics, info.limit = totals, scores, limit
         store.write_run(info)
     return RunResult(predictor.name, store, scores, len(todo), wall, totals)
 
 
 def _run_info(predictor: Predictor, test_set: TestSet, spec: str, kind: str,
               params: dict[str, str] | None, fingerprint: dict[str, Any],
-              store: RunStore) -> dict[str, Any]:
-    previous = store.run_info()
-    seed = capabilities(predictor).seed
-    return {
-        "predictor": predictor.name,
-        "spec": spec,
-        "kind": kind,
-        "params": public_params(params or {}),
-        "fingerprint": fingerprint,
-        "fingerprint_hash": fingerprint_hash(fingerprint),
-        "test_set": test_set.name,
-        "data_fingerprint": test_set.fingerprint,
-        "data_source": test_set.source,
-        "items": len(test_set),
-        "seeds": {"bootstrap": metrics.BOOTSTRAP_SEED,
-                  **({"predictor": seed} if seed is not None else {})},
-        "versions": provenance.package_versions(),
-        "git_commit": provenance.git_commit(),
-        "created_at": previous.get("created_at", provenance.now()),
-        "timings": previous.get("timings", {}),
-    }
+              store: RunStore) -> RunInfo:
+    previous = store.run_info() or RunInfo()
+    caps = capabilities(predictor)
+    return RunInfo(
+        predictor=predictor.name,
+        spec=spec,
+        kind=kind,
+        params=public_params(params or {}),
+        fingerprint=fingerprint,
+        fingerprint_hash=fingerprint_hash(fingerprint),
+        test_set=test_set.name,
+        data_fingerprint=test_set.fingerprint,
+        data_source=test_set.source,
+        items=len(test_set),
+        seeds=Seeds(metrics.BOOTSTRAP_SEED, caps.seed, has_predictor=caps.seed is not None),
+        versions=provenance.package_versions(),
+        git_commit=provenance.git_commit(),
+        created_at=previous.created_at or provenance.now(),
+        timings=previous.timings or Timings(),
+    )
 
 
-def _totals(done: dict[int, Record], scope: dict[int, float]) -> dict[str, Any]:
+def _totals(done: dict[int, Record], scope: dict[int, float]) -> Totals:
     records = [r for i, r in done.items() if i in scope]
 
-    def total(attr: str) -> float | None:
-        values = [getattr(r, attr) for r in records if getattr(r, attr) is not None]
+    def total(attr: str) -> Any:
+        values = [getattr(r.prediction, attr) for r in records
+                  if getattr(r.prediction, attr) is not None]
         return sum(values) if values else None
 
-    latencies = [r.latency_s for r in records if r.latency_s is not None]
-    return {
-        "answered": sum(r.price is not None for r in records),
-        "errors": sum(r.price is None for r in records),
-        "total": len(scope),
-        "input_tokens": total("input_tokens"),
-        "output_tokens": total("output_tokens"),
-        "cost_usd": total("cost_usd"),
-        "mean_latency_s": sum(latencies) / len(latencies) if latencies else None,
-    }
+    latencies = [r.prediction.latency_s for r in records if r.prediction.latency_s is not None]
+    return Totals(
+        answered=sum(r.price is not None for r in records),
+        errors=sum(r.price is None for r in records),
+        total=len(scope),
+        input_tokens=total("input_tokens"),
+        output_tokens=total("output_tokens"),
+        cost_usd=total("cost_usd"),
+        mean_latency_s=sum(latencies) / len(latencies) if latencies else None,
+    )
 
 
 def _clean(prediction: Any) -> Prediction:
@@ -174,7 +170,7 @@ def _predict(predictor: Predictor, todo: list[Product], truth: dict[int, float],
     tracker = _Progress(len(todo), done, truth, predictor.name, progress)
 
     def record(product: Product, prediction: Prediction) -> None:
-        rec = Record.of(product.id, _clean(prediction), truth.get(product.id))
+        rec = Record(product.id, truth.get(product.id), _clean(prediction))
         store.append(rec)
         tracker.update(rec)
 

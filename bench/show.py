@@ -16,7 +16,8 @@ from typing import IO
 from bench import breakdown, metrics, tables
 from bench.data import DEFAULT_TEST, Row
 from bench.errors import BenchError
-from bench.leaderboard import Entry, money, paired_diff, percent, signed_money
+from bench.reports.collect import Entry
+from bench.reports.format import money, paired_diff, percent, signed_money
 
 ANSI = {"green": "\033[92m", "orange": "\033[93m", "red": "\033[91m"}
 RESET = "\033[0m"

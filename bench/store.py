@@ -2,7 +2,8 @@
 
 ``predictions.jsonl`` gets one line per answer, appended and flushed as it
 arrives: it is the resume point. The last line for an id wins (so
-``--retry-errors`` appends). ``run.json`` holds the run's config and totals.
+``--retry-errors`` appends). ``run.json`` holds the run's config and totals
+(``bench.records.RunInfo``).
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from bench.digest import digest
-from bench.fsutil import atomic_write_json
+from bench.records import RunInfo, read_run, write_run
 from bench.types import Prediction
 
 PREDICTIONS = "predictions.jsonl"
@@ -34,26 +35,38 @@ def slug(name: str) -> str:
 
 @dataclass(frozen=True)
 class Record:
-    """One stored answer (a line of predictions.jsonl)."""
+    """One stored answer (a line of predictions.jsonl): the item, its truth, the answer.
+
+    The line is flat, ``id``, the Prediction's fields, then ``truth``, in the
+    order the format has always had.
+    """
 
     id: int
-    price: float | None
-    error: str | None
-    truth: float | None = None
-    raw: str | None = None
-    latency_s: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cost_usd: float | None = None
+    truth: float | None
+    prediction: Prediction
 
-    @classmethod
-    def of(cls, item_id: int, prediction: Prediction, truth: float | None) -> Record:
-        return cls(item_id, prediction.price, prediction.error, truth, prediction.raw,
-                   prediction.latency_s, prediction.input_tokens, prediction.output_tokens,
-                   prediction.cost_usd)
+    @property
+    def price(self) -> float | None:
+        return self.prediction.price
+
+    @property
+    def error(self) -> str | None:
+        return self.prediction.error
 
     def line(self) -> str:
-        return json.dumps({k: v for k, v in self.__dict__.items()}, ensure_ascii=False)
+        p = self.prediction
+        return json.dumps({"id": self.id, "price": p.price, "error": p.error,
+                           "truth": self.truth, "raw": p.raw, "latency_s": p.latency_s,
+                           "input_tokens": p.input_tokens, "output_tokens": p.output_tokens,
+                           "cost_usd": p.cost_usd}, ensure_ascii=False)
+
+    @classmethod
+    def from_line(cls, obj: dict[str, Any]) -> Record:
+        prediction = Prediction(**{k: obj.get(k) for k in PREDICTION_FIELDS})
+        return cls(int(obj["id"]), obj.get("truth"), prediction)
+
+
+PREDICTION_FIELDS = tuple(f.name for f in fields(Prediction))
 
 
 class RunStore:
@@ -85,20 +98,18 @@ class RunStore:
                     obj = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                fields = {k: obj.get(k) for k in Record.__dataclass_fields__}
-                out[int(obj["id"])] = Record(**fields)
+                record = Record.from_line(obj)
+                out[record.id] = record
         return out
 
-    def run_info(self) -> dict[str, Any]:
-        if not self.run_path.exists():
-            return {}
-        try:
-            return json.loads(self.run_path.read_text())
-        except json.JSONDecodeError:
-            return {}
+    def run_info(self) -> RunInfo | None:
+        """The run's record; None when run.json is missing or damaged."""
+        return read_run(self.run_path)
 
-    def write_run(self, info: dict[str, Any]) -> None:
-        atomic_write_json(self.run_path, info)
+    def write_run(self, info: RunInfo | Mapping[str, Any]) -> None:
+        """Write run.json; a mapping is read as a run record first (Damaged if it is not)."""
+        write_run(self.run_path, info if isinstance(info, RunInfo)
+                  else RunInfo.from_dict(dict(info)))
 
     def open(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

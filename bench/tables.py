@@ -1,22 +1,23 @@
-"""Tables for the terminal."""
+"""Tables for the terminal (``bench run``, ``list``, ``score``), numbers written the
+reports' way (``bench.reports.format``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from tabulate import tabulate
 
-from bench.leaderboard import money, number, percent
 from bench.metrics import Scores
+from bench.records import Totals
+from bench.reports.format import money, number, percent
 
 HEADERS = ["predictor", "answered", "MAE", "95% CI", "RMSLE", "hits", "median", "cost", "time"]
 
 
-def score_row(name: str, scores: Scores, totals: dict[str, Any] | None = None,
+def score_row(name: str, scores: Scores, totals: Totals | None = None,
               seconds: float | None = None) -> list[str]:
     ci = f"{money(scores.mae_ci95[0])}-{money(scores.mae_ci95[1])}" if scores.mae_ci95 else "-"
-    cost = (totals or {}).get("cost_usd")
+    cost = totals.cost_usd if totals else None
     return [name, f"{scores.answered}/{scores.total}", money(scores.mae), ci,
             number(scores.rmsle), percent(scores.hit_rate), money(scores.median_error),
             money(cost) if cost is not None else "-",

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import breakdown, charts, leaderboard, metrics, show
+from bench import breakdown, leaderboard, metrics, show
 from bench.cli import main
+from bench.reports import charts
 from bench.store import Record, RunStore
+from bench.types import Prediction
 
 TRUTH = [10.0, 45.0, 60.0, 150.0, 250.0, 400.0, 600.0, 900.0]
 RUNS = {  # name -> (kind, guesses, cost, seconds for the whole run)
@@ -31,8 +33,8 @@ def make_results(root: Path, test_set: str = "tiny",
         store = RunStore.for_run(root, test_set, name, {"predictor": name})
         store.open()
         for i, (t, g) in enumerate(zip(TRUTH, guesses, strict=True)):
-            store.append(Record(i, None if g is None else float(g),
-                                "no number" if g is None else None, t))
+            store.append(Record(i, t, Prediction(None if g is None else float(g),
+                                                 error="no number" if g is None else None)))
         store.close()
         store.write_run({"predictor": name, "test_set": test_set, "kind": kind,
                          "items": len(TRUTH), "data_source": str(root / "gone.jsonl"),
@@ -282,7 +284,7 @@ def test_reports_without_charts_do_not_load_matplotlib(tiny: Path) -> None:
              f"assert main(['leaderboard', '--results-dir', {str(tiny)!r}, '--no-charts']) == 0\n"
              f"assert main(['show', 'alpha', '--results-dir', {str(tiny)!r}]) == 0\n"
              f"assert main(['compare', 'alpha', 'beta', '--results-dir', {str(tiny)!r}]) == 0\n"
-             "import bench.charts\n"
+             "import bench.reports.charts\n"
              "print('LOADED', sorted(m for m in ('matplotlib', 'torch', 'sklearn') "
              "if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,

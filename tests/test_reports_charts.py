@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import charts
+from bench.reports import charts
 from tests.conftest import run_cli
 
 

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.records import read_run
+
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = {"speedup": 10.0, "warm_s": 2.0, "answered_under_failures": 0.98}
 
@@ -53,11 +55,12 @@ def _cli_run(server: Any, data_dir: Path, results: Path, cache: Path, concurrenc
         raise SystemExit(f"bench run failed ({proc.returncode}):\n{proc.stderr}")
     lines = [json.loads(line) for path in results.rglob("predictions.jsonl")
              for line in path.read_text().splitlines()]
-    (run,) = [json.loads(path.read_text()) for path in results.rglob("run.json")]
+    (run,) = [read_run(path) for path in results.rglob("run.json")]
+    timings = run.timings if run else None
     return {"wall_s": wall, "requests": server.count - sent_before, "items": len(lines),
             "answered": sum(line["price"] is not None for line in lines),
             # The runner's own time: no interpreter start, imports or data loading.
-            "runner_s": run.get("timings", {}).get("last_wall_s") or float("nan")}
+            "runner_s": (timings.last_wall_s if timings else None) or float("nan")}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import charts, leaderboard
+from bench import leaderboard
 from bench.cli import main as cli
+from bench.reports import charts
 
 
 def _quiet(argv: list[str]) -> None:

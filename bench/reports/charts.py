@@ -2,7 +2,8 @@
 
 Per predictor: truth against guess, coloured green / orange / red like the
 tester, with the y = x line; and the running mean error with its 95% band.
-Across predictors: MAE with its interval bars. PNGs go under
+Across predictors: MAE with its interval bars, coloured by kind
+(``bench.kinds``). PNGs go where ``bench.reports.layout`` says, under
 ``<results>/charts/<test set>/``.
 
 matplotlib is imported only inside the drawing functions (a leaderboard
@@ -30,47 +31,35 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench import kinds
 from bench.metrics import band
-from bench.store import slug
+from bench.reports.layout import (
+    CHARTS_DIR,
+    Drawn,
+    PredictorCharts,
+    chart_dir,
+    mae_chart,
+    predictor_charts,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from bench.leaderboard import Entry
+    from bench.reports.collect import Entry
 
-CHARTS_DIR = "charts"
+__all__ = ["CHARTS_DIR", "Bar", "Chart", "Drawn", "PngInfo", "PredictorCharts", "chart_dir",
+           "draw_all", "draw_mae", "draw_running", "draw_scatter", "mae_chart",
+           "predictor_charts", "read_png"]
 STYLE_VERSION = "2"  # bump when the drawing code changes, so digests change and charts redraw
 DIGEST_KEY = "bench-chart-digest"
 BAND_COLOURS = {"green": "#2ca02c", "orange": "#ff8c00", "red": "#d62728"}
 BAND_LABELS = {"green": "hit (< $40 or < 20%)", "orange": "near (< $80 or < 40%)",
                "red": "miss"}
-KIND_COLOURS = {"person": "#8c564b", "classic": "#1f77b4", "frontier": "#9467bd",
-                "local-llm": "#2ca02c", "reference": "#7f7f7f", "custom": "#bcbd22"}
 # Log axes from 50 cents to $2,000: the test prices span $0.50-$999.49 and the
 # interesting errors are relative; guesses outside are pinned to the edge.
 AXIS_LOW, AXIS_HIGH = 0.5, 2000.0
 DPI = 100
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@dataclass(frozen=True)
-class PredictorCharts:
-    scatter: Path
-    running: Path
-
-
-def chart_dir(results_dir: Path, test_set: str) -> Path:
-    return results_dir / CHARTS_DIR / slug(test_set)
-
-
-def predictor_charts(results_dir: Path, test_set: str, predictor: str) -> PredictorCharts:
-    base = chart_dir(results_dir, test_set) / slug(predictor)
-    return PredictorCharts(base.with_name(base.name + "-scatter.png"),
-                           base.with_name(base.name + "-running.png"))
-
-
-def mae_chart(results_dir: Path, test_set: str) -> Path:
-    return chart_dir(results_dir, test_set) / "mae.png"
 
 
 # -- PNG reading (no imaging library: tests and the skip check use it) --------
@@ -294,7 +283,7 @@ def _mae(path: Path, digest: str, test_set: str, bars: Sequence[Bar]) -> None:
                "bottom": 0.7 / height, "top": 1 - 0.4 / height}
     with _figure(width, height, margins) as fig:
         ax = fig.add_subplot()
-        colours = [KIND_COLOURS.get(b.kind, KIND_COLOURS["custom"]) for b in bars]
+        colours = [kinds.colour(b.kind) for b in bars]
         ax.barh(y, mae, color=colours, height=0.7, zorder=2, edgecolor="white", lw=0,
                 hatch=["//" if b.tied and i else "" for i, b in enumerate(bars)])
         ax.errorbar(mae, y, xerr=[lo, hi], fmt="none", ecolor="#222222", elinewidth=1,
@@ -309,27 +298,13 @@ def _mae(path: Path, digest: str, test_set: str, bars: Sequence[Bar]) -> None:
         ax.grid(True, axis="x", color="#dddddd", lw=0.6, zorder=0)
         ax.set_xlabel("mean absolute error, 95% bootstrap interval (hatched: tied with #1)")
         ax.set_title(f"{test_set}: mean absolute error, lower is better", fontsize=10)
-        from bench.leaderboard import KIND_LABELS
-
-        kinds = list(dict.fromkeys(b.kind for b in bars))
-        ax.legend(handles=[Patch(color=KIND_COLOURS.get(k, KIND_COLOURS["custom"]),
-                                 label=KIND_LABELS.get(k, k)) for k in kinds],
+        shown = list(dict.fromkeys(b.kind for b in bars))
+        ax.legend(handles=[Patch(color=kinds.colour(k), label=kinds.label(k)) for k in shown],
                   loc="upper right", fontsize=8)
         _save(fig, path, digest)
 
 
 # -- the leaderboard's charts ------------------------------------------------
-
-
-@dataclass
-class Drawn:
-    """What one ``draw_all`` wrote: chart paths by (test set, predictor), and counts."""
-
-    predictors: dict[tuple[str, str], PredictorCharts]
-    mae: dict[str, Path]
-    drawn: int = 0
-    skipped: int = 0
-    removed: int = 0
 
 
 def draw_all(results_dir: Path, entries: Sequence[Entry], *, workers: int | None = 1) -> Drawn:

@@ -1,0 +1,161 @@
+"""Stored runs, collected for reports: the latest run per predictor, scored and ranked.
+
+Derived from the stored predictions only (``bench.store``, ``bench.records``):
+each entry is scored on the items it answered, ranked within its test set, and
+paired with that test set's leader on the items both answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import breakdown, kinds, metrics
+from bench.data import DEFAULT_TEST
+from bench.records import RunInfo
+from bench.store import Record, RunStore, iter_runs
+
+
+@dataclass
+class Entry:
+    """The latest run of one predictor on one test set, scored."""
+
+    predictor: str
+    test_set: str
+    kind: str
+    store: RunStore
+    info: RunInfo
+    records: dict[int, Record]
+    scores: metrics.Scores
+    rank: int | None = None
+    leader: str | None = None  # the test set's best predictor, when this is not it
+    vs_leader: metrics.Paired | None = None  # this minus the leader, on shared items
+    categories: dict[int, str | None] | None = None  # None: the test rows are not at hand
+
+    @property
+    def truth(self) -> dict[int, float]:
+        return {i: r.truth for i, r in self.records.items() if r.truth is not None}
+
+    @property
+    def answers(self) -> dict[int, float | None]:
+        return {i: r.price for i, r in self.records.items()}
+
+    @property
+    def kind_label(self) -> str:
+        return kinds.label(self.kind)
+
+    @property
+    def tied_with_leader(self) -> bool | None:
+        """None for the leader itself (and for runs with no answer)."""
+        return None if self.vs_leader is None else self.vs_leader.tied
+
+    @property
+    def seconds_per_item(self) -> float | None:
+        return self.info.seconds_per_item
+
+    @property
+    def cost_usd(self) -> float | None:
+        return self.info.totals.cost_usd if self.info.totals else None
+
+    def price_bands(self) -> list[breakdown.Group]:
+        return breakdown.by_price_band(self.truth, self.answers)
+
+    def category_groups(self) -> list[breakdown.Group] | None:
+        if self.categories is None:
+            return None
+        return breakdown.by_category(self.truth, self.answers, self.categories)
+
+    def row(self) -> dict[str, Any]:
+        """The entry as a leaderboard.json row."""
+        s = self.scores
+        totals = self.info.totals
+        groups = self.category_groups()
+        vs = None
+        if self.vs_leader is not None:
+            p = self.vs_leader
+            vs = {"leader": self.leader, "items": p.items, "diff": p.diff,
+                  "diff_ci95": list(p.diff_ci95) if p.diff_ci95 else None,
+                  "wins": p.a_wins, "leader_wins": p.b_wins, "ties": p.ties, "tied": p.tied}
+        return {
+            "predictor": self.predictor, "test_set": self.test_set, "kind": self.kind,
+            "answered": s.answered, "total": s.total, "mae": s.mae,
+            "mae_ci95": list(s.mae_ci95) if s.mae_ci95 else None, "rmsle": s.rmsle,
+            "hit_rate": s.hit_rate, "orange_rate": s.orange_rate,
+            "median_error": s.median_error, "coverage": s.coverage,
+            "cost_usd": self.cost_usd, "seconds_per_item": self.seconds_per_item,
+            "input_tokens": totals.input_tokens if totals else None,
+            "output_tokens": totals.output_tokens if totals else None,
+            "run_dir": str(self.store.dir),
+            "rank": self.rank, "kind_label": self.kind_label,
+            "tied_with_leader": self.tied_with_leader, "vs_leader": vs,
+            "by_price_band": [g.as_dict() for g in self.price_bands()],
+            "by_category": [g.as_dict() for g in groups] if groups is not None else None,
+        }
+
+
+def collect(results_dir: Path, test_set: str | None = None) -> list[Entry]:
+    """One entry per (test set, predictor): its most recently updated run, ranked.
+
+    A run stopped with ``--limit`` is scored on the items it answered for; its
+    ``total`` is the test set size recorded in run.json, so coverage shows it.
+    Each entry after the first of its test set is compared with that leader.
+    A run whose run.json is missing or damaged is left out.
+    """
+    latest: dict[tuple[str, str], tuple[str, RunStore, RunInfo]] = {}
+    for store in iter_runs(results_dir):
+        info = store.run_info()
+        if info is None:
+            continue
+        name, ts = info.predictor, info.test_set
+        if not name or not ts or (test_set and ts != test_set):
+            continue
+        key = (ts, name)
+        if key not in latest or info.stamp > latest[key][0]:
+            latest[key] = (info.stamp, store, info)
+    entries = []
+    for (ts, name), (_, store, info) in latest.items():
+        records = store.records()
+        truth = {i: r.truth for i, r in records.items() if r.truth is not None}
+        total = int(info.items or len(truth))
+        answers = {i: r.price for i, r in records.items()}
+        scores = metrics.score(truth, answers)
+        scores = metrics.Scores(**{**scores.__dict__, "total": total,
+                                   "coverage": scores.answered / total if total else 0.0})
+        entries.append(Entry(name, ts, info.kind or "custom", store, info, records, scores))
+    entries = sort_entries(entries)
+    rank_and_compare(entries)
+    return entries
+
+
+def sort_entries(entries: list[Entry]) -> list[Entry]:
+    """The fixed benchmark first, then other test sets; best MAE first within each."""
+    return sorted(entries, key=lambda e: (e.test_set != DEFAULT_TEST, e.test_set,
+                                          e.scores.mae is None, e.scores.mae or 0.0,
+                                          e.predictor))
+
+
+def rank_and_compare(entries: Sequence[Entry]) -> None:
+    """Rank within each test set and pair every scored entry with its leader."""
+    for ts in dict.fromkeys(e.test_set for e in entries):
+        group = [e for e in entries if e.test_set == ts]
+        leader = next((e for e in group if e.scores.mae is not None), None)
+        for rank, e in enumerate(group, start=1):
+            e.rank = rank
+            if leader is None or e is leader or e.scores.mae is None:
+                continue
+            e.leader = leader.predictor
+            e.vs_leader = metrics.paired({**leader.truth, **e.truth}, e.answers, leader.answers)
+
+
+def attach_categories(entries: Sequence[Entry], data_dir: Path | None) -> list[str]:
+    """Give entries the categories of their test rows, where the rows can be found.
+
+    Returns the test sets left without categories (their tables show price bands only).
+    """
+    finder = breakdown.TestRows(data_dir)
+    for e in entries:
+        e.categories = breakdown.categories(finder.for_run(e.info))
+    return [ts for ts in dict.fromkeys(e.test_set for e in entries)
+            if all(e.categories is None for e in entries if e.test_set == ts)]

@@ -1,0 +1,69 @@
+"""The leaderboard's files: LEADERBOARD.md, leaderboard.json and leaderboard.csv.
+
+``leaderboard.json`` rows keep the keys other tools read (predictor, test_set,
+answered, total, mae, mae_ci95, rmsle, hit_rate); the rest (rank, the paired
+comparison with the leader, break-downs, chart links) are additions. Nothing
+in the files depends on the clock, so the same runs give the same bytes.
+Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+from bench.fsutil import atomic_write_json, atomic_write_text
+from bench.reports.collect import Entry
+from bench.reports.layout import Drawn
+from bench.reports.markdown import link, markdown
+
+MARKDOWN = "LEADERBOARD.md"
+JSON = "leaderboard.json"
+CSV = "leaderboard.csv"
+NESTED = ("mae_ci95", "vs_leader", "by_price_band", "by_category", "charts")
+
+
+def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Flat columns only: intervals split, the leader comparison and bands spread out."""
+    flat = {k: v for k, v in row.items() if k not in NESTED}
+    ci = row.get("mae_ci95") or [None, None]
+    flat.update(mae_ci95_lo=ci[0], mae_ci95_hi=ci[1])
+    vs = row.get("vs_leader") or {}
+    diff_ci = vs.get("diff_ci95") or [None, None]
+    flat.update(vs_leader_diff=vs.get("diff"), vs_leader_lo=diff_ci[0],
+                vs_leader_hi=diff_ci[1])
+    for group in row.get("by_price_band") or []:
+        flat[f"mae_{_column(group['group'])}"] = group["mae"]
+    return flat
+
+
+def _column(band: str) -> str:
+    """``under $50`` -> ``under_50``, ``$50-200`` -> ``50_200``."""
+    return re.sub(r"[^a-z0-9]+", "_", band.lower()).strip("_")
+
+
+def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None) -> list[Path]:
+    """LEADERBOARD.md, leaderboard.json and leaderboard.csv in ``results_dir``."""
+    rows = [e.row() for e in entries]
+    if drawn:
+        for row, e in zip(rows, entries, strict=True):
+            paths = drawn.predictors.get((e.test_set, e.predictor))
+            row["charts"] = ({"scatter": link(paths.scatter, results_dir),
+                              "running": link(paths.running, results_dir)} if paths else None)
+    md_path, json_path, csv_path = (results_dir / n for n in (MARKDOWN, JSON, CSV))
+    atomic_write_text(md_path, markdown(entries, drawn, results_dir))
+    document: dict[str, Any] = {"rows": rows}
+    if drawn:
+        document["charts"] = {ts: {"mae": link(p, results_dir)} for ts, p in drawn.mae.items()}
+    atomic_write_json(json_path, document)
+    flat = [_csv_row(r) for r in rows]
+    columns = list(dict.fromkeys(k for r in flat for k in r)) or ["predictor"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat)
+    atomic_write_text(csv_path, buffer.getvalue())
+    return [md_path, json_path, csv_path]

@@ -1,0 +1,45 @@
+"""Where the leaderboard's charts live: file paths only, nothing drawn.
+
+Writers link these paths and ``bench.reports.charts`` draws into them; both
+read the layout from here, so neither needs the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.store import slug
+
+CHARTS_DIR = "charts"
+
+
+@dataclass(frozen=True)
+class PredictorCharts:
+    scatter: Path
+    running: Path
+
+
+@dataclass
+class Drawn:
+    """What one ``draw_all`` wrote: chart paths by (test set, predictor), and counts."""
+
+    predictors: dict[tuple[str, str], PredictorCharts]
+    mae: dict[str, Path]
+    drawn: int = 0
+    skipped: int = 0
+    removed: int = 0
+
+
+def chart_dir(results_dir: Path, test_set: str) -> Path:
+    return results_dir / CHARTS_DIR / slug(test_set)
+
+
+def predictor_charts(results_dir: Path, test_set: str, predictor: str) -> PredictorCharts:
+    base = chart_dir(results_dir, test_set) / slug(predictor)
+    return PredictorCharts(base.with_name(base.name + "-scatter.png"),
+                           base.with_name(base.name + "-running.png"))
+
+
+def mae_chart(results_dir: Path, test_set: str) -> Path:
+    return chart_dir(results_dir, test_set) / "mae.png"
