@@ -1,22 +1,28 @@
-"""Shared fixtures: the real data directory, isolated caches, a CLI runner."""
+"""Shared fixtures: the real data directory, a made-up test file, isolated
+caches, a CLI runner.
+
+Tests that read the real data take the ``data_dir`` fixture; without the data
+folder they skip with one reason naming it (CI always has it), and every other
+test still runs."""
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("BENCH_TEST_DATA_DIR", ROOT.parent / "shared" / "data" / "pricer"))
-
-if not (DATA_DIR / "test.jsonl").exists():  # fail loudly: these tests need the real data
-    raise RuntimeError(f"test data not found at {DATA_DIR}: set BENCH_TEST_DATA_DIR")
+MISSING_DATA = (f"needs the pricer data folder: {DATA_DIR / 'test.jsonl'} not found "
+                "(set BENCH_TEST_DATA_DIR)")
 
 
 # Session-wide isolation too: module-scoped fixtures run before the per-test one.
@@ -41,7 +47,51 @@ def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
+    """The real data folder; a test that takes it is skipped when it is missing."""
+    if not (DATA_DIR / "test.jsonl").exists():
+        pytest.skip(MISSING_DATA)
     return DATA_DIR
+
+
+SYNTHETIC_ITEMS = [
+    ("Stainless Steel Chef Knife, 8 Inch", "Home & Kitchen", 39.99),
+    ("Wireless Noise Cancelling Headphones", "Electronics", 249.0),
+    ("LED Desk Lamp with USB Charging Port", "Office Products", 27.5),
+    ("Cordless Drill Driver Kit, 20V", "Tools & Home Improvement", 89.0),
+    ("Front Brake Pads Set for Sedans", "Automotive", 45.25),
+    ("Organic Green Tea, 100 Bags", "Grocery", 12.99),
+    ("Mechanical Gaming Keyboard, RGB", "Electronics", 119.0),
+    ("Yoga Mat, Non Slip, 6mm", "Sports & Outdoors", 24.0),
+    ("Ceramic Dinner Plate Set of 6", "Home & Kitchen", 54.0),
+    ("Digital Kitchen Scale, 11 lb", "Home & Kitchen", 15.49),
+    ("Portable Air Compressor for Tires", "Automotive", 64.0),
+    ("4K Action Camera, Waterproof", "Electronics", 179.99),
+]
+
+
+def write_synthetic_test_file(path: Path) -> Path:
+    """A small test file in the data folder's format (``--test FILE``), made up
+    here: for tests that need products with real-shaped prompts, not the data."""
+    from bench.prompts import PRICE_PREFIX, QUESTION
+
+    lines = []
+    for i, (title, category, price) in enumerate(SYNTHETIC_ITEMS):
+        text = (f"{QUESTION}\n\n{title}\nA made-up product for the tests, number {i}. "
+                f"Sturdy, well reviewed, ships in a plain box.\n\n{PRICE_PREFIX}{price:.2f}")
+        lines.append(json.dumps({"id": i, "title": title, "category": category,
+                                 "price": price, "text": text}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_test_set(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Twelve made-up items loaded through ``bench.data`` as any other test
+    file is: needs no data folder."""
+    from bench.data import load_test_set
+
+    path = write_synthetic_test_file(tmp_path_factory.mktemp("synthetic") / "synthetic.jsonl")
+    return load_test_set(test_file=path)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,

@@ -14,7 +14,6 @@ import pytest
 
 from bench import prompts
 from bench.context import Context
-from bench.data import load_test_set
 from bench.redact import public_url, scrub
 from bench.runner import run_predictor
 from bench.types import Product
@@ -39,10 +38,8 @@ def _no_real_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def test_set():
-    from tests.conftest import DATA_DIR
-
-    return load_test_set(DATA_DIR)
+def test_set(synthetic_test_set):
+    return synthetic_test_set
 
 
 @pytest.fixture

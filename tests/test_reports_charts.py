@@ -16,14 +16,12 @@ from tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    from tests.conftest import DATA_DIR
-
+def published(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, str]:
     results = tmp_path_factory.mktemp("results")
-    ran = run_cli("run", "all", "--data-dir", str(DATA_DIR), "--results-dir", str(results),
+    ran = run_cli("run", "all", "--data-dir", str(data_dir), "--results-dir", str(results),
                   "--quiet", env={"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""})
     assert ran.returncode == 0, ran.stderr
-    board = run_cli("leaderboard", "--results-dir", str(results), "--data-dir", str(DATA_DIR))
+    board = run_cli("leaderboard", "--results-dir", str(results), "--data-dir", str(data_dir))
     assert board.returncode == 0, board.stderr
     return results, board.stdout
 
@@ -94,12 +92,10 @@ def test_rerun_keeps_every_byte(published: tuple[Path, str]) -> None:
     assert _digests(results) == before
 
 
-def test_show_names_items_by_title(published: tuple[Path, str]) -> None:
-    from tests.conftest import DATA_DIR
-
+def test_show_names_items_by_title(published: tuple[Path, str], data_dir: Path) -> None:
     results, _ = published
     shown = run_cli("show", "reference:gpt-4o-mini", "--results-dir", str(results),
-                    "--data-dir", str(DATA_DIR), "--count", "3")
+                    "--data-dir", str(data_dir), "--count", "3")
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout
     assert "\033[" not in out

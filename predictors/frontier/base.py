@@ -6,16 +6,24 @@ SDK (returning a JSON-able raw reply), and how to read a price out of a raw
 reply. Raw replies are cached, keyed by the exact request body plus the
 server it goes to, so a cache hit is re-parsed: a parser change needs no new
 calls. Errors are never cached and never raised out of ``predict_one``.
+
+The settings every API predictor takes (server, key variable, timeout,
+retries, rate cap, prices) are declared once, in ``RequestSettings``; a
+subclass declares only the model and its own output-shaping parameters, and
+the shared ones join its signature (so each stays a typed ``--param``).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import threading
 import time
+import typing
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -39,47 +47,104 @@ _MAX_ERROR_CHARS = 400
 Reply = dict[str, Any]  # text, input_tokens, output_tokens, latency_s, (+ extras)
 
 
+@dataclass(frozen=True, kw_only=True)
+class RequestSettings:
+    """How an API predictor reaches its server and paces its calls, shared by
+    every frontier predictor. Each field is also a constructor parameter (and
+    so a ``--param``) of every ``ApiPredictor`` subclass; none of them shapes an
+    answer, so only the server (``base_url``, resolved) is in a cache key."""
+
+    base_url: str | None = None  # None: the predictor's url_env, then its default_url
+    api_key_env: str  # the environment variable holding the key (keys are never params)
+    timeout: float = 60.0  # seconds per request
+    max_retries: int = 6
+    backoff: float = 1.0  # first wait between retries; doubles, with jitter
+    max_backoff: float = 60.0
+    rpm: float | None = None  # requests-per-minute cap shared by all threads
+    price_in: float | None = None  # USD per million input tokens (default: the price table)
+    price_out: float | None = None  # USD per million output tokens
+
+    def __post_init__(self) -> None:
+        if (self.timeout <= 0 or self.max_retries < 0 or self.backoff < 0
+                or self.max_backoff < 0):
+            raise ValueError("timeout must be > 0; max_retries, backoff, max_backoff >= 0")
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_retries=self.max_retries, backoff=self.backoff,
+                           max_backoff=self.max_backoff)
+
+
+# Which server and which key: listed before a predictor's own parameters (the
+# other settings after them), as each predictor used to declare them.
+_LEADING_SETTINGS = ("base_url", "api_key_env")
+
+
+def _expose_settings(cls: type[ApiPredictor]) -> None:
+    """Give ``cls.__init__(self, model, *, OWN..., **settings)`` the signature
+    and type hints of its full parameter list: its own parameters plus every
+    ``RequestSettings`` field and ``ctx``, each with its type and default. The
+    registry converts ``--param`` strings by these, and lists them in errors."""
+    init = cls.__dict__["__init__"]
+    signature = inspect.signature(init)
+    own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    if len(own) == len(signature.parameters):
+        return  # declares every parameter itself: nothing to add
+    hints = {k: v for k, v in typing.get_type_hints(init).items() if k != "return"}
+    setting_hints = typing.get_type_hints(RequestSettings)
+    leading: list[inspect.Parameter] = []
+    trailing: list[inspect.Parameter] = []
+    for f in fields(RequestSettings):
+        default = cls.default_api_key_env if f.name == "api_key_env" else f.default
+        param = inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                  annotation=setting_hints[f.name])
+        (leading if f.name in _LEADING_SETTINGS else trailing).append(param)
+    positional = [p for p in own if p.kind is not p.KEYWORD_ONLY]
+    keyword = [p for p in own if p.kind is p.KEYWORD_ONLY]
+    ctx = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, default=None,
+                            annotation=Any)
+    init.__signature__ = signature.replace(
+        parameters=[*positional, *leading, *keyword, *trailing, ctx])
+    init.__annotations__ = {**hints, **setting_hints, "ctx": Any}
+
+
 class ApiPredictor(BasePredictor):
-    """Base for per-item API predictors (the runner fans ``predict_one`` out)."""
+    """Base for per-item API predictors (the runner fans ``predict_one`` out).
+
+    A subclass's ``__init__`` declares the model and its own output-shaping
+    parameters and passes ``**settings`` on: the shared ``RequestSettings``
+    (and ``ctx``) join its signature automatically.
+    """
 
     registry_name: ClassVar[str]
     sdk: ClassVar[str]  # the import name of the official SDK
     url_env: ClassVar[str]  # the environment variable naming a custom server
     default_url: ClassVar[str | None]  # None: a server must be named
+    default_api_key_env: ClassVar[str]  # the key's environment variable unless overridden
     # Bump when the request shape or prompt changes: it is in every cache key.
     version: ClassVar[int] = 1
     default_concurrency: int = 8
 
-    def __init__(
-        self,
-        *,
-        model: str,
-        base_url: str | None,
-        api_key_env: str,
-        timeout: float,
-        max_retries: int,
-        backoff: float,
-        max_backoff: float,
-        rpm: float | None,
-        price_in: float | None,
-        price_out: float | None,
-        ctx: Any = None,
-    ):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            _expose_settings(cls)
+
+    def __init__(self, model: str, *, ctx: Any = None, **settings: Any):
         if not model:
             raise ValueError("model must not be empty")
-        if timeout <= 0 or max_retries < 0 or backoff < 0 or max_backoff < 0:
-            raise ValueError("timeout must be > 0; max_retries, backoff, max_backoff >= 0")
+        settings.setdefault("api_key_env", self.default_api_key_env)
+        unknown = sorted(set(settings) - {f.name for f in fields(RequestSettings)})
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected parameters: "
+                            f"{', '.join(unknown)}")
+        self.settings = RequestSettings(**settings)
         self.model = model
         self.name = f"{self.registry_name}:{model}"
-        self.api_key_env = api_key_env
-        self.timeout = timeout
-        self.price_in, self.price_out = price_in, price_out
-        url = base_url or os.environ.get(self.url_env) or self.default_url
-        self.base_url = url or None
+        url = self.settings.base_url or os.environ.get(self.url_env) or self.default_url
+        self.base_url = url or None  # resolved: argument, environment, provider
         self.endpoint = public_url(url) if url else None
-        self.policy = RetryPolicy(max_retries=max_retries, backoff=backoff,
-                                  max_backoff=max_backoff)
-        self.limiter = TokenBucket(rpm) if rpm else None
+        self.policy = self.settings.retry_policy()
+        self.limiter = TokenBucket(self.settings.rpm) if self.settings.rpm else None
         self.responses: ResponseCache = ctx.responses if ctx is not None else ResponseCache(None)
         self._client: Any = None
         self._client_lock = threading.Lock()
@@ -116,7 +181,7 @@ class ApiPredictor(BasePredictor):
     # -- capabilities the harness discovers --------------------------------------
 
     def api_key(self) -> str | None:
-        key = os.environ.get(self.api_key_env)
+        key = os.environ.get(self.settings.api_key_env)
         if key:
             return key
         default = public_url(self.default_url) if self.default_url else None
@@ -129,7 +194,7 @@ class ApiPredictor(BasePredictor):
         if self.endpoint is None:
             return (f"no server: set {self.url_env} or --param base_url=http://HOST:PORT/v1")
         if self.api_key() is None:
-            return (f"set {self.api_key_env} (or point {self.url_env} / --param base_url= "
+            return (f"set {self.settings.api_key_env} (or point {self.url_env} / --param base_url= "
                     "at a compatible server)")
         return None
 
@@ -149,7 +214,7 @@ class ApiPredictor(BasePredictor):
             if self._client is None:
                 key = self.api_key()
                 if key is None:
-                    raise BenchError(f"{self.name}: set {self.api_key_env}")
+                    raise BenchError(f"{self.name}: set {self.settings.api_key_env}")
                 self._client = self.make_client(key)
             return self._client
 
@@ -207,7 +272,7 @@ class ApiPredictor(BasePredictor):
             price=price, raw=raw, error=None if price is not None else why,
             latency_s=reply.get("latency_s"), input_tokens=tokens_in, output_tokens=tokens_out,
             cost_usd=pricing.cost_usd(self.model, tokens_in, tokens_out,
-                                      self.price_in, self.price_out),
+                                      self.settings.price_in, self.settings.price_out),
         )
 
     def describe(self, exc: BaseException, attempts: int | None) -> str:
@@ -215,7 +280,7 @@ class ApiPredictor(BasePredictor):
         if attempts and attempts > 1:
             text += f" (after {attempts} attempts)"
         password = urlsplit(self.base_url).password if self.base_url else None
-        return scrub(text, [os.environ.get(self.api_key_env), password])[:_MAX_ERROR_CHARS]
+        return scrub(text, [os.environ.get(self.settings.api_key_env), password])[:_MAX_ERROR_CHARS]
 
     # -- dry run -------------------------------------------------------------------
 
@@ -246,8 +311,8 @@ class ApiPredictor(BasePredictor):
             input_tokens += sum(pricing.estimate_tokens(t) for t in texts)
             input_tokens += MESSAGE_OVERHEAD_TOKENS * len(texts)
             output_tokens += self.max_output_tokens(request)
-        cost = pricing.cost_usd(self.model, input_tokens, output_tokens,
-                                self.price_in, self.price_out) if requests else 0.0
+        cost = pricing.cost_usd(self.model, input_tokens, output_tokens, self.settings.price_in,
+                                self.settings.price_out) if requests else 0.0
         return {"requests": requests, "input_tokens": input_tokens,
                 "output_tokens": output_tokens, "cost_usd": cost, "cached": cached}
 

@@ -27,30 +27,19 @@ class OpenAIChat(ApiPredictor):
     sdk = "openai"
     url_env = "OPENAI_BASE_URL"
     default_url = "https://api.openai.com/v1"
+    default_api_key_env = "OPENAI_API_KEY"
     default_concurrency = 16
 
     def __init__(
         self,
         model: str = "gpt-4o-mini",
         *,
-        base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
         seed: int = 42,
         max_tokens: int = 5,
         temperature: float | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 6,
-        backoff: float = 1.0,
-        max_backoff: float = 60.0,
-        rpm: float | None = None,
-        price_in: float | None = None,
-        price_out: float | None = None,
-        ctx: Any = None,
+        **settings: Any,  # RequestSettings (base_url, api_key_env, timeout, ...) and ctx
     ):
-        super().__init__(model=model, base_url=base_url, api_key_env=api_key_env,
-                         timeout=timeout, max_retries=max_retries, backoff=backoff,
-                         max_backoff=max_backoff, rpm=rpm, price_in=price_in,
-                         price_out=price_out, ctx=ctx)
+        super().__init__(model, **settings)
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1, not {max_tokens}")
         self.seed = seed
@@ -73,7 +62,7 @@ class OpenAIChat(ApiPredictor):
         import openai
 
         # max_retries=0: our retry loop is the only one (and is tested).
-        return openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=self.timeout,
+        return openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=self.settings.timeout,
                              max_retries=0)
 
     def send(self, client: Any, request: dict[str, Any]) -> Reply:

@@ -34,29 +34,18 @@ class OpenAILogprobs(ApiPredictor):
     sdk = "openai"
     url_env = "LOGPROBS_BASE_URL"
     default_url = None
+    default_api_key_env = "LOGPROBS_API_KEY"
     default_concurrency = 16
 
     def __init__(
         self,
         model: str = "pricer",
         *,
-        base_url: str | None = None,
-        api_key_env: str = "LOGPROBS_API_KEY",
         top_k: int = DEFAULT_TOP_K,
         seed: int = 42,
-        timeout: float = 60.0,
-        max_retries: int = 6,
-        backoff: float = 1.0,
-        max_backoff: float = 60.0,
-        rpm: float | None = None,
-        price_in: float | None = None,
-        price_out: float | None = None,
-        ctx: Any = None,
+        **settings: Any,  # RequestSettings (base_url, api_key_env, timeout, ...) and ctx
     ):
-        super().__init__(model=model, base_url=base_url, api_key_env=api_key_env,
-                         timeout=timeout, max_retries=max_retries, backoff=backoff,
-                         max_backoff=max_backoff, rpm=rpm, price_in=price_in,
-                         price_out=price_out, ctx=ctx)
+        super().__init__(model, **settings)
         if not 1 <= top_k <= 20:  # vLLM's default --max-logprobs is 20
             raise ValueError(f"top_k must be between 1 and 20, not {top_k}")
         self.top_k = top_k
@@ -72,7 +61,7 @@ class OpenAILogprobs(ApiPredictor):
     def make_client(self, api_key: str) -> Any:
         import openai
 
-        return openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=self.timeout,
+        return openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=self.settings.timeout,
                              max_retries=0)
 
     def send(self, client: Any, request: dict[str, Any]) -> Reply:

@@ -54,30 +54,19 @@ class AnthropicMessages(ApiPredictor):
     sdk = "anthropic"
     url_env = "ANTHROPIC_BASE_URL"
     default_url = "https://api.anthropic.com"
+    default_api_key_env = "ANTHROPIC_API_KEY"
     default_concurrency = 8
 
     def __init__(
         self,
         model: str = DEFAULT_MODEL,
         *,
-        base_url: str | None = None,
-        api_key_env: str = "ANTHROPIC_API_KEY",
         prefill: bool | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 6,
-        backoff: float = 1.0,
-        max_backoff: float = 60.0,
-        rpm: float | None = None,
-        price_in: float | None = None,
-        price_out: float | None = None,
-        ctx: Any = None,
+        **settings: Any,  # RequestSettings (base_url, api_key_env, timeout, ...) and ctx
     ):
-        super().__init__(model=model, base_url=base_url, api_key_env=api_key_env,
-                         timeout=timeout, max_retries=max_retries, backoff=backoff,
-                         max_backoff=max_backoff, rpm=rpm, price_in=price_in,
-                         price_out=price_out, ctx=ctx)
+        super().__init__(model, **settings)
         self.prefill = takes_prefill(model) if prefill is None else prefill
         default_budget = MAX_TOKENS_PREFILLED if self.prefill else MAX_TOKENS_PLAIN
         self.max_tokens = max_tokens if max_tokens is not None else default_budget
@@ -113,7 +102,7 @@ class AnthropicMessages(ApiPredictor):
 
         # max_retries=0: our retry loop is the only one (and is tested).
         return anthropic.Anthropic(api_key=api_key, base_url=self.base_url,
-                                   timeout=self.timeout, max_retries=0)
+                                   timeout=self.settings.timeout, max_retries=0)
 
     def send(self, client: Any, request: dict[str, Any]) -> Reply:
         response = client.messages.create(**request)
