@@ -30,12 +30,14 @@ from bench.context import Context
 ctx = Context(data_dir=Path(sys.argv[1]))
 examples, _ = ctx.train_examples(include_extra=True, size=700, seed=3)
 products = ctx.benchmark.products()[:80]
+small = {"n_estimators": "40", "folds": "3", "svd": "20"}
 out = {}
-for name in ("xgboost", "random-forest"):
-    model = registry.build(name, {"n_estimators": "40", "folds": "3", "svd": "20",
-                                  "n_jobs": sys.argv[2]}, None)
+for name, params in (("linear", {}), ("xgboost", small), ("random-forest", small)):
+    model = registry.build(name, {**params, "n_jobs": sys.argv[2]}, None)
     model.fit(examples)
-    out[name] = [p.price for p in model.predict(products)]
+    # The model's own output, before rounding to cents: every bit must agree.
+    out[name] = [float(p).hex() for p in model._predict(model._model, products)]
+    out[name + " (cents)"] = [p.price for p in model.predict(products)]
 print(json.dumps(out))
 """
 
@@ -72,9 +74,10 @@ def test_training_under_other_threads_and_cpu_dispatch_gives_identical_predictio
     if feature:
         other["NPY_DISABLE_CPU_FEATURES"] = feature
     many = _train(data_dir, two, 3, **other)
-    for name in ("xgboost", "random-forest"):
-        assert len(single[name]) == 80 and all(p is not None and p >= 0 for p in single[name])
-        assert single[name] == many[name], name
+    assert len(single) == 6
+    for name, prices in single.items():
+        assert len(prices) == 80, name
+        assert prices == many[name], name
 
 
 def test_log_is_accurate_and_exact_in_ieee_operations():

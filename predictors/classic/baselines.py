@@ -26,7 +26,7 @@ from predictors.classic.store import ModelStore, SavedModel, cache_key
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # The code that shapes a fitted model: editing it invalidates saved models.
-_MODEL_CODE = ("features.py", "models.py", "baselines.py")
+_MODEL_CODE = ("features.py", "models.py", "exact.py", "baselines.py")
 
 
 def _versions(libraries: Sequence[str]) -> dict[str, str]:

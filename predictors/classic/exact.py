@@ -27,8 +27,10 @@ nor dispatch by CPU, and ``math.fsum``, which is exactly rounded), and a
 logarithm built from those (``log``). No BLAS, no LAPACK, no CPU-dispatched
 transcendental. What stays outside: scipy's sparse products are trusted to be
 the same code on every machine of a kind (they are compiled for the baseline
-x86-64 instruction set, without FMA), and the final ``expm1`` back to dollars,
-whose last-bit differences vanish in the rounding to cents.
+x86-64 instruction set, without FMA), and so are XGBoost's and the forest's
+tree code; and the final ``expm1`` back to dollars, whose last-bit differences
+vanish in the rounding to cents unless a price falls within about 1e-13 of a
+half cent.
 """
 
 from __future__ import annotations
