@@ -76,14 +76,10 @@ class TextRidge:
     def __init__(self, alpha: float = 0.5):
         self.alpha = alpha
         self.counter: CountVectorizer | None = None
+        self.vocabulary: dict[str, int] = {}
         self.idf: np.ndarray | None = None
         self.coef: np.ndarray | None = None
         self.intercept = 0.0
-
-    @property
-    def vocabulary(self) -> dict[str, int]:
-        assert self.counter is not None, "fit or load first"
-        return self.counter.vocabulary_
 
     def fit(self, texts: Sequence[str], y: np.ndarray) -> TextRidge:
         counter = _counter()
@@ -93,7 +89,8 @@ class TextRidge:
         kept = exact.top_terms(terms, totals, self.max_features)
         index = {t: i for i, t in enumerate(terms)}
         counts = counts[:, [index[t] for t in kept]]
-        self.counter = _counter({t: i for i, t in enumerate(kept)})
+        self.vocabulary = {t: i for i, t in enumerate(kept)}
+        self.counter = _counter(self.vocabulary)
         self.idf = exact.idf(np.diff(sparse.csc_matrix(counts).indptr), counts.shape[0])
         matrix = exact.tfidf_weights(counts, self.idf)
         self.coef, self.intercept = exact.ridge(matrix, y, self.alpha)
@@ -123,6 +120,7 @@ class TextRidge:
         model = cls(alpha)
         vocab = json.loads(saved.read(f"{prefix}-vocabulary.json"))
         weights = _load_npz(saved.read(f"{prefix}-weights.npz"))
+        model.vocabulary = vocab
         model.counter = _counter(vocab)
         model.idf = weights["idf"]
         model.coef = weights["coef"]
