@@ -17,14 +17,22 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
+# Each step says what it does first: a fresh install takes minutes, and pip --quiet
+# prints nothing while it works (errors still show).
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	@echo "setup 1/4: creating the virtual environment $(VENV) with $(PYTHON)"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "setup 2/4: upgrading pip"
+	@$(BIN)/pip install --quiet --upgrade pip
+	@echo "setup 3/4: installing $(TORCH_SPEC) (the largest download; a minute or more)"
+	@$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	@echo "setup 4/4: installing pricer-bench and its dependencies (pip install -e .[dev]; a minute or two)"
+	@$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+	@echo "setup done: $(VENV) is ready"
 
 run: setup
+	@echo "scoring every predictor that can run here (classic models train on first use: a few minutes)"
 	$(BIN)/python -m bench run all
 	$(BIN)/python -m bench leaderboard
 

@@ -37,15 +37,21 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def read_input(path: Path, kind: str) -> bytes:
-    """The bytes of a user's ``kind`` file ("JSONL", "CSV"): missing, a folder
-    or binary data is a BenchError naming the file."""
+    """The bytes of a user's ``kind`` file ("JSONL", "CSV"), less a leading UTF-8
+    byte-order mark (editors on Windows add one; it is no part of the content):
+    missing, a folder, UTF-16 or binary data is a BenchError naming the file."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise BenchError("file not found", path) from None
     except IsADirectoryError:
         raise BenchError(f"is a directory, expected a {kind} file", path) from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise BenchError(f"UTF-16 text, expected a UTF-8 {kind} file (save it as UTF-8)", path)
     if b"\x00" in raw[:4096]:
         raise BenchError(f"binary data, expected a {kind} text file", path)
-    return raw
+    return raw.removeprefix(UTF8_BOM)

@@ -1,7 +1,10 @@
 """Scoring: the error figures this field reports, and paired comparisons.
 
 A missing answer is never counted as $0: figures are over answered items,
-and coverage says how many that is.
+and coverage says how many that is. Every figure is computed over the items
+in id order, whatever order the mappings were built in (a run's file lists
+answers in completion order): the bootstrap draws rows by position, so the
+same answers must always sit in the same positions to give the same interval.
 """
 
 from __future__ import annotations
@@ -44,8 +47,16 @@ class Scores:
         return out
 
 
+def _in_id_order(truth: Mapping[int, float]) -> list[int]:
+    """The one order every figure is computed in (ids of mixed types sort by text)."""
+    try:
+        return sorted(truth)
+    except TypeError:
+        return sorted(truth, key=str)
+
+
 def _pairs(truth: Mapping[int, float], guesses: Mapping[int, float | None]):
-    ids = [i for i in truth if guesses.get(i) is not None]
+    ids = [i for i in _in_id_order(truth) if guesses.get(i) is not None]
     t = np.array([truth[i] for i in ids], dtype=float)
     g = np.array([guesses[i] for i in ids], dtype=float)
     return ids, t, g
@@ -76,7 +87,10 @@ def score(truth: Mapping[int, float], guesses: Mapping[int, float | None],
 
 def bootstrap_ci(values: np.ndarray, *, seed: int = BOOTSTRAP_SEED,
                  samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the mean (fixed seed: same file every run)."""
+    """95% percentile bootstrap interval of the mean (fixed seed: same file every run).
+
+    ``values`` in a fixed order (``score`` and ``paired`` pass them in item-id
+    order): the resamples are drawn by position."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(values), size=(samples, len(values)))
     means = values[idx].mean(axis=1)
@@ -112,7 +126,7 @@ class Paired:
 def paired(truth: Mapping[int, float], a: Mapping[int, float | None],
            b: Mapping[int, float | None], *, seed: int = BOOTSTRAP_SEED,
            samples: int = BOOTSTRAP_SAMPLES) -> Paired:
-    ids = [i for i in truth if a.get(i) is not None and b.get(i) is not None]
+    ids = [i for i in _in_id_order(truth) if a.get(i) is not None and b.get(i) is not None]
     if not ids:
         return Paired(0, None, None, None, None, None, None, None)
     t = np.array([truth[i] for i in ids])

@@ -151,13 +151,25 @@ def _totals(done: dict[int, Record], scope: dict[int, float]) -> Totals:
 
 
 def _clean(prediction: Any) -> Prediction:
-    """Whatever a predictor returned, as a Prediction: NaN/inf are no answer."""
+    """Whatever a predictor returned, as a Prediction. Every answer passes here, so
+    this is where a price that is not a finite, non-negative number becomes a
+    no-answer with the reason (as on a person's sheet)."""
     if not isinstance(prediction, Prediction):
         return Prediction.failed(f"predictor returned {type(prediction).__name__}, "
                                  "not a Prediction")
-    if prediction.price is not None and not math.isfinite(prediction.price):
-        return Prediction.failed(f"non-finite price {prediction.price}", raw=prediction.raw)
-    return prediction
+    price = prediction.price
+    if price is None:
+        return prediction
+    reason = None
+    if isinstance(price, bool) or not isinstance(price, int | float):
+        reason = f"price {price!r} is not a number"
+    elif not math.isfinite(price):
+        reason = f"non-finite price {price}"
+    elif price < 0:
+        reason = f"negative price {price}"
+    if reason is not None:
+        return replace(prediction, price=None, error=reason)
+    return replace(prediction, price=float(price)) if type(price) is not float else prediction
 
 
 def _describe(exc: BaseException) -> str:

@@ -98,6 +98,29 @@ def test_binary_and_non_utf8_files(tmp_path):
     assert info.value.line == 2
 
 
+def test_utf8_byte_order_mark_is_accepted(tmp_path, data_dir):
+    """Editors on Windows start a UTF-8 file with a byte-order mark: it is no content."""
+    bom = b"\xef\xbb\xbf"
+    plain = (data_dir / "test.jsonl").read_bytes()
+    (tmp_path / "test.jsonl").write_bytes(bom + plain)
+    (tmp_path / "train.jsonl").write_bytes(bom + (data_dir / "train.jsonl").read_bytes())
+    ts = data.load_test_set(tmp_path)
+    assert ts.fingerprint == data.manifest("pricer-test")["fingerprint"]
+    assert ts.rows == data.load_test_set(data_dir).rows
+    examples, fp = data.load_train(tmp_path, test_set=ts)
+    assert fp == data.load_train(data_dir, test_set=ts)[1] and examples
+    other = tmp_path / "mine.jsonl"
+    other.write_bytes(bom + b'{"text": "a\\n\\nPrice is $1.00", "price": 2.5}\n')
+    assert data.load_test_set(test_file=other).rows[0].price == 2.5
+
+
+def test_utf16_file_is_named_as_such(tmp_path):
+    path = tmp_path / "wide.jsonl"
+    path.write_bytes('{"text": "a\\n\\nPrice is $1", "price": 1}\n'.encode("utf-16"))
+    with pytest.raises(BenchError, match="UTF-16 text, expected a UTF-8 JSONL file"):
+        data.load_test_set(test_file=path)
+
+
 def test_training_rows_never_include_test_texts(tmp_path, data_dir):
     ts = data.load_test_set(data_dir)
     leak = _rows(data_dir)[5]

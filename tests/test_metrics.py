@@ -68,3 +68,23 @@ def test_paired_identical_is_tied():
     truth = {i: float(i + 10) for i in range(20)}
     guesses = {i: float(i) for i in range(20)}
     assert metrics.paired(truth, guesses, guesses).tied
+
+
+def test_figures_do_not_depend_on_the_order_answers_were_stored_in():
+    """A run's predictions.jsonl lists answers in completion order; `bench run`
+    scored them in id order, `score`/`leaderboard`/`show` in file order."""
+    rng = np.random.default_rng(7)
+    ids = list(range(251))
+    truth = {i: float(rng.uniform(5, 900)) for i in ids}
+    a = {i: truth[i] * float(rng.uniform(0.3, 2.0)) for i in ids}
+    b = {i: truth[i] * float(rng.uniform(0.5, 1.6)) for i in ids}
+    a[3] = b[9] = None
+    expected = metrics.score(truth, a)
+    expected_pair = metrics.paired(truth, a, b)
+    for seed in range(3):
+        order = list(rng.permutation(ids))
+        shuffled_truth = {int(i): truth[i] for i in order}
+        shuffled_a = {int(i): a[i] for i in reversed(order)}
+        shuffled_b = {int(i): b[i] for i in order}
+        assert metrics.score(shuffled_truth, shuffled_a) == expected, seed
+        assert metrics.paired(shuffled_truth, shuffled_a, shuffled_b) == expected_pair, seed

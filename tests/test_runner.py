@@ -1,15 +1,20 @@
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+import pytest
 
 from bench import registry
 from bench.data import load_test_set
 from bench.runner import run_predictor
 from bench.store import RunStore
+from bench.types import Prediction, Product
 from tests.conftest import ROOT, SESSION_CACHE, run_cli
 from tests.plugins import toy_predictors  # noqa: F401
 
@@ -141,3 +146,41 @@ def test_secrets_in_params_and_errors_are_not_written(tmp_path):
 
     text = _describe(RuntimeError("401 for key sk-abcdefghijklmnop"))
     assert "sk-abcdefghijklmnop" not in text and "***" in text
+
+
+# Items 0-3 get a price that is no answer, the rest a fine one.
+BAD_PRICES = {0: -5.0, 1: math.nan, 2: math.inf, 3: -math.inf}
+BAD_REASONS = {0: "negative price -5.0", 1: "non-finite price nan",
+               2: "non-finite price inf", 3: "non-finite price -inf"}
+
+
+@registry.price_predictor("test-bad-price-fn")
+def bad_price_fn(product: Product) -> float:
+    return BAD_PRICES.get(product.id, 10.0 + product.id)
+
+
+class BadPriceBatch:
+    name = "test-bad-price-batch"
+    batch_size = 4
+
+    def predict(self, products: Sequence[Product]) -> list[Prediction]:
+        return [Prediction(price=BAD_PRICES.get(p.id, 10.0 + p.id), raw=f"answer {p.id}")
+                for p in products]
+
+
+def test_a_negative_or_non_finite_price_is_no_answer_from_any_predictor(tmp_path, data_dir):
+    ts = load_test_set(data_dir)
+    for predictor in (registry.build("test-bad-price-fn"), BadPriceBatch()):
+        result = run_predictor(predictor, ts, tmp_path, spec=predictor.name, limit=6,
+                               concurrency=2, progress=False)
+        records = result.store.records()
+        for i, reason in BAD_REASONS.items():
+            assert records[i].price is None, (predictor.name, i)
+            assert records[i].error == reason, (predictor.name, i)
+        assert records[4].price == 14.0 and records[5].price == 15.0
+        assert result.scores.answered == 2 and result.scores.total == 6
+        assert math.isfinite(result.scores.mae) and result.scores.mae >= 0
+        if isinstance(predictor, BadPriceBatch):
+            assert records[0].raw == "answer 0"  # what the model said is kept
+        for line in result.store.predictions_path.read_text().splitlines():
+            json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} written"))

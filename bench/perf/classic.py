@@ -2,7 +2,7 @@
 
     python -m bench.perf.classic [--data-dir DIR] [--folds 5] [--extra default|yes|no]
                                  [--predictors constant,linear,random-forest,xgboost]
-                                 [--param KEY=VALUE ...]
+                                 [--param KEY=VALUE ...] [--repro]
 
 For each predictor, in its own process (so peak memory is its own):
 5-fold cross-validated MAE on the training pool (the model never sees the
@@ -13,17 +13,26 @@ the 251 test items (prediction time), and MAE / RMSLE / hits on them. The CV
 figure over pool rows that have ``details`` is shown apart: those rows come
 from the same split of the source as the test items. Nothing is tuned here
 on the test items: defaults were chosen by CV on the pool.
+
+``--repro`` trains and predicts each predictor (no CV) under conditions that
+mimic another machine of the same kind: one thread, another OpenBLAS kernel
+(``OPENBLAS_CORETYPE=Prescott``, set in that child process only), numpy
+without its top SIMD level (``NPY_DISABLE_CPU_FEATURES``), another folder with
+a fresh cache, more threads and ``n_jobs=1``. It prints the test MAE and a
+digest of the 251 predictions for each: they must all be the same.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import inspect
 import json
 import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -82,6 +91,8 @@ def _one(name: str, data_dir: str, folds: int, extra_choice: str,
     out["predict_s"] = time.perf_counter() - started
     scores = metrics.score(test.truth(), {p.id: a.price for p, a in
                                           zip(products, answers, strict=True)})
+    prices = json.dumps([a.price for a in answers])
+    out["digest"] = hashlib.sha256(prices.encode()).hexdigest()[:16]
     out.update(mae=scores.mae, rmsle=scores.rmsle, hits=scores.hit_rate,
                peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return out
@@ -96,6 +107,58 @@ def _row(r: dict[str, Any]) -> str:
             f"{r['peak_rss_mib']:.0f} MiB |")
 
 
+def _top_numpy_simd() -> str | None:
+    from numpy._core._multiarray_umath import __cpu_baseline__, __cpu_features__
+
+    for name in ("X86_V4", "X86_V3", "AVX512F", "AVX2"):
+        if __cpu_features__.get(name) and name not in __cpu_baseline__:
+            return name
+    return None
+
+
+def _conditions(scratch: Path) -> list[tuple[str, dict[str, str], Path | None, list[str]]]:
+    """(label, environment changes, working folder, extra params) for --repro."""
+    out: list[tuple[str, dict[str, str], Path | None, list[str]]] = [
+        ("as is", {}, None, []),
+        ("1 thread", {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}, None, []),
+        ("OpenBLAS kernel Prescott", {"OPENBLAS_CORETYPE": "Prescott"}, None, []),
+    ]
+    simd = _top_numpy_simd()
+    if simd:
+        out.append((f"numpy without {simd}", {"NPY_DISABLE_CPU_FEATURES": simd}, None, []))
+    out.append(("other folder, fresh cache, 3 threads, n_jobs=1",
+                {"OMP_NUM_THREADS": "3", "OPENBLAS_NUM_THREADS": "3", "LC_ALL": "C",
+                 "PYTHONHASHSEED": "1", "BENCH_CACHE_DIR": str(scratch / "cache")},
+                scratch, ["n_jobs=1"]))
+    return out
+
+
+def _repro(args: argparse.Namespace) -> None:
+    root = Path(__file__).resolve().parents[2]
+    print(f"data: {args.data_dir}; params: {args.param or 'defaults'}; the same inputs "
+          "under conditions of another machine", flush=True)
+    print("| predictor | condition | test MAE | predictions sha256 | train |")
+    print("| --- | --- | ---: | --- | ---: |", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-repro-") as scratch:
+        for name in args.predictors.split(","):
+            for label, env, cwd, extra in _conditions(Path(scratch)):
+                command = [sys.executable, "-m", "bench.perf.classic", "--one", name,
+                           "--data-dir", str(args.data_dir), "--folds", "0",
+                           "--extra", args.extra,
+                           *(f"--param={p}" for p in [*args.param, *extra])]
+                full_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(
+                    filter(None, (str(root), os.environ.get("PYTHONPATH"))))}
+                done = subprocess.run(command, capture_output=True, text=True, env=full_env,
+                                      cwd=cwd or root)
+                if done.returncode != 0:
+                    print(f"| {name} | {label} | failed: "
+                          f"{done.stderr.strip().splitlines()[-1:]} | | |", flush=True)
+                    continue
+                r = json.loads(done.stdout.strip().splitlines()[-1])
+                print(f"| {name} | {label} | ${r['mae']:.4f} | {r['digest']} | "
+                      f"{r['train_s']:.0f} s |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -107,9 +170,14 @@ def main() -> None:
                              "as the predictor's include_extra parameter says)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="passed to each predictor that takes it")
+    parser.add_argument("--repro", action="store_true",
+                        help="train under conditions of another machine; compare figures")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     params = dict(p.split("=", 1) for p in args.param)
+    if args.repro:
+        _repro(args)
+        return
     if args.one:
         print(json.dumps(_one(args.one, str(args.data_dir), args.folds, args.extra, params)))
         return

@@ -26,7 +26,7 @@ from predictors.classic.store import ModelStore, SavedModel, cache_key
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # The code that shapes a fitted model: editing it invalidates saved models.
-_MODEL_CODE = ("features.py", "models.py", "baselines.py")
+_MODEL_CODE = ("features.py", "models.py", "exact.py", "baselines.py")
 
 
 def _versions(libraries: Sequence[str]) -> dict[str, str]:
@@ -56,6 +56,37 @@ def examples_digest(examples: Sequence[Example]) -> str:
                                   round(e.price, 2)]).encode())
         digest.update(b"\n")
     return "sha256:" + digest.hexdigest()
+
+
+def numerics_environment() -> dict[str, Any]:
+    """What decides floating-point summation order in the libraries under a model:
+    BLAS/OpenMP libraries with their kernels and threads, numpy's SIMD level, and the
+    variables that override them. Recorded beside each saved model (never in its key):
+    stage one (``exact``) does not depend on any of them, and the trees do not
+    depend on thread counts; this is what to compare if two machines ever disagree."""
+    import os
+
+    out: dict[str, Any] = {"cpu_count": os.cpu_count(), "variables": {
+        k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                   "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                   "MKL_NUM_THREADS", "NPY_DISABLE_CPU_FEATURES")
+        if k in os.environ}}
+    try:
+        from threadpoolctl import threadpool_info
+
+        out["thread_pools"] = [
+            {k: pool.get(k) for k in ("internal_api", "version", "architecture",
+                                      "num_threads", "prefix")}
+            for pool in threadpool_info()]
+    except ImportError:
+        pass
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+
+        out["numpy_simd"] = sorted(k for k, v in __cpu_features__.items() if v)
+    except ImportError:
+        pass
+    return out
 
 
 class _Progress:
@@ -153,7 +184,8 @@ class ClassicPredictor(BasePredictor):
             parts = self._key_parts(examples)
             staged = store.staging(self.name)
             self._save(self._model, staged)
-            self.model_dir = store.save(self.name, cache_key(parts), parts, staged)
+            info = {**parts, "trained_on": numerics_environment()}
+            self.model_dir = store.save(self.name, cache_key(parts), info, staged)
 
     def prepare(self) -> None:
         """Load the saved model for these rows and parameters, training it first if none."""

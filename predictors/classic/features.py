@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date
 from typing import Any
 
 from bench.types import Product
@@ -49,6 +48,9 @@ TEXT_STATS = (
     "mentions_set",
 )
 NUMERIC_COLUMNS = FACTS + TEXT_STATS
+# Later "first available" years are typos. A constant, not today's year: the same
+# rows must give the same features on any day.
+LATEST_YEAR = 2030
 
 _MONTHS = {m: i for i, m in enumerate(
     ("january", "february", "march", "april", "may", "june", "july", "august",
@@ -159,7 +161,7 @@ def year_available(details: Mapping[str, Any] | None, text: str) -> float:
         if found:
             month = _MONTHS[found.group(1).lower()]
             year = int(found.group(2))
-            if 1990 <= year <= date.today().year + 1:
+            if 1990 <= year <= LATEST_YEAR:
                 return year + (month - 1) / 12
     return math.nan
 

@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import Ridge
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.model_selection import KFold
 
 from bench.types import Product
-from predictors.classic import features
+from predictors.classic import exact, features
 from predictors.classic.store import SavedModel
 
 Progress = Callable[[str], None]
@@ -43,7 +42,8 @@ def _quiet(_: str) -> None:
 
 
 def log_prices(prices: Iterable[float]) -> np.ndarray:
-    return np.log1p(np.maximum(np.asarray(list(prices), dtype=float), 0.0))
+    """log(1 + price), the same bits on any machine (``exact.log1p``)."""
+    return exact.log1p(np.maximum(np.asarray(list(prices), dtype=float), 0.0))
 
 
 def to_prices(logs: np.ndarray) -> np.ndarray:
@@ -60,53 +60,71 @@ def _load_npz(raw: bytes) -> dict[str, np.ndarray]:
         return {k: archive[k] for k in archive.files}
 
 
-def _vectorizer() -> TfidfVectorizer:
+def _counter(vocabulary: dict[str, int] | None = None) -> CountVectorizer:
     # Chosen by 5-fold CV on the pool: word 1-2 grams beat char n-grams alone and
     # matched words+chars within $1 at a quarter of the time.
-    return TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=200_000,
-                           sublinear_tf=True, strip_accents="unicode", dtype=np.float32)
+    return CountVectorizer(ngram_range=(1, 2), min_df=1 if vocabulary else 2,
+                           strip_accents="unicode", dtype=np.int64, vocabulary=vocabulary)
 
 
 class TextRidge:
-    """TF-IDF + ridge on log price."""
+    """TF-IDF (word 1-2 grams, sublinear TF, smoothed IDF, unit rows) + ridge on log
+    price, in ``exact``'s machine-independent arithmetic."""
+
+    max_features = 200_000
 
     def __init__(self, alpha: float = 0.5):
         self.alpha = alpha
-        self.vectorizer = _vectorizer()
-        self.ridge = Ridge(alpha=alpha)
+        self.counter: CountVectorizer | None = None
+        self.vocabulary: dict[str, int] = {}
+        self.idf: np.ndarray | None = None
+        self.coef: np.ndarray | None = None
+        self.intercept = 0.0
 
     def fit(self, texts: Sequence[str], y: np.ndarray) -> TextRidge:
-        matrix = self.vectorizer.fit_transform(texts)
-        self.ridge.fit(matrix, y)
+        counter = _counter()
+        counts = counter.fit_transform(texts)
+        terms = counter.get_feature_names_out().tolist()
+        totals = np.asarray(counts.sum(axis=0)).ravel()
+        kept = exact.top_terms(terms, totals, self.max_features)
+        index = {t: i for i, t in enumerate(terms)}
+        counts = counts[:, [index[t] for t in kept]]
+        self.vocabulary = {t: i for i, t in enumerate(kept)}
+        self.counter = _counter(self.vocabulary)
+        self.idf = exact.idf(np.diff(sparse.csc_matrix(counts).indptr), counts.shape[0])
+        matrix = exact.tfidf_weights(counts, self.idf)
+        self.coef, self.intercept = exact.ridge(matrix, y, self.alpha)
         return self
 
     def matrix(self, texts: Sequence[str]) -> Any:
-        return self.vectorizer.transform(texts)
+        assert self.counter is not None and self.idf is not None, "fit or load first"
+        return exact.tfidf_weights(self.counter.transform(texts), self.idf)
 
     def predict_matrix(self, matrix: Any) -> np.ndarray:
-        return self.ridge.predict(matrix)
+        assert self.coef is not None, "fit or load first"
+        return exact.predict_linear(matrix, self.coef, self.intercept)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         return self.predict_matrix(self.matrix(texts))
 
     def save(self, directory: Path, prefix: str = "text") -> None:
-        vocab = {term: int(i) for term, i in self.vectorizer.vocabulary_.items()}
+        assert self.idf is not None and self.coef is not None
+        vocab = {term: int(i) for term, i in self.vocabulary.items()}
         (directory / f"{prefix}-vocabulary.json").write_text(
             json.dumps(vocab, ensure_ascii=False, sort_keys=True))
-        _save_npz(directory / f"{prefix}-weights.npz", idf=self.vectorizer.idf_,
-                  coef=self.ridge.coef_, intercept=np.atleast_1d(self.ridge.intercept_))
+        _save_npz(directory / f"{prefix}-weights.npz", idf=self.idf, coef=self.coef,
+                  intercept=np.atleast_1d(self.intercept))
 
     @classmethod
     def load(cls, saved: SavedModel, alpha: float, prefix: str = "text") -> TextRidge:
         model = cls(alpha)
         vocab = json.loads(saved.read(f"{prefix}-vocabulary.json"))
         weights = _load_npz(saved.read(f"{prefix}-weights.npz"))
-        model.vectorizer.vocabulary_ = vocab
-        model.vectorizer.fixed_vocabulary_ = True
-        model.vectorizer.idf_ = weights["idf"]
-        model.ridge.coef_ = weights["coef"]
-        model.ridge.intercept_ = float(weights["intercept"][0])
-        model.ridge.n_features_in_ = len(vocab)
+        model.vocabulary = vocab
+        model.counter = _counter(vocab)
+        model.idf = weights["idf"]
+        model.coef = weights["coef"]
+        model.intercept = float(weights["intercept"][0])
         return model
 
 
@@ -153,7 +171,7 @@ class Stacked:
     def _design(self, stacked: np.ndarray, products: Sequence[Product], matrix: Any) -> np.ndarray:
         parts = [stacked[:, None], np.asarray(features.numeric_matrix(products), dtype=float)]
         if self.svd_components is not None and len(self.svd_components):
-            parts.append(np.asarray(matrix @ self.svd_components.T))
+            parts.append(exact.matmul(matrix, self.svd_components.T))
         return np.hstack(parts).astype(np.float32)
 
     def fit(self, products: Sequence[Product], prices: Sequence[float],
@@ -168,8 +186,8 @@ class Stacked:
         if self.svd_k > 0:
             progress(f"SVD, {self.svd_k} topics")
             k = min(self.svd_k, matrix.shape[1] - 1, matrix.shape[0] - 1)
-            svd = TruncatedSVD(k, random_state=self.spec.seed).fit(matrix)
-            self.svd_components = svd.components_.astype(np.float32)
+            self.svd_components = exact.truncated_svd(matrix, k, self.spec.seed).astype(
+                np.float32)
         design = self._design(oof, products, matrix)
         progress(f"{self.spec.kind}, {self.spec.n_estimators} trees")
         self.trees = _grow(self.spec, design, y, progress)
