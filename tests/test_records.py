@@ -1,5 +1,5 @@
 """run.json and predictions.jsonl: the typed records read and write the files as they
-always were; old, foreign or damaged files never crash a reader; reports import one way."""
+always were; old, foreign or damaged files never crash a reader"""
 
 from __future__ import annotations
 
@@ -95,36 +95,3 @@ def test_record_line_keeps_its_format():
                                       "input_tokens", "output_tokens", "cost_usd"]
     assert Record.from_line(json.loads(line)) == record
     assert record.price == 100.0 and record.error is None
-
-
-def _imports(path: Path, package: str) -> set[str]:
-    """The bench modules ``path`` imports, at the top or inside functions."""
-    out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(package):
-            out.add(node.module)
-            out.update(f"{node.module}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names if a.name.startswith(package))
-    return out
-
-
-def test_reports_flow_one_way():
-    """No module of bench/ imports a module that imports it back (directly or round about)."""
-    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts): p
-               for p in (ROOT / "bench").rglob("*.py") if p.name != "__init__.py"}
-    graph = {name: {m for m in _imports(path, "bench") if m in modules and m != name}
-             for name, path in modules.items()}
-
-    def reaches(start: str, goal: str) -> bool:
-        seen, todo = set(), [start]
-        while todo:
-            for nxt in graph[todo.pop()] - seen:
-                if nxt == goal:
-                    return True
-                seen.add(nxt)
-                todo.append(nxt)
-        return False
-
-    assert "bench.reports.charts" in graph["bench.leaderboard"]  # the walk sees lazy imports
-    assert [m for m in modules if reaches(m, m)] == []
