@@ -19,15 +19,16 @@ import pytest
 
 from bench.data import load_test_set, load_train
 from bench.errors import BenchError
-from bench.topk import weighted_price
 from bench.types import Example
+from predictors.topk import weighted_price
 from tests.conftest import ROOT, run_cli
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-from predictors.qlora import loading, memory, sources, training  # noqa: E402
+from predictors.qlora import loading, memory, sources  # noqa: E402
+from predictors.qlora.examples import encode_examples, training_text  # noqa: E402
 from predictors.qlora.predictor import DEFAULT_REVISION, QLoRAPredictor  # noqa: E402
 from predictors.qlora.tiny import build_tiny_adapter, build_tiny_llama  # noqa: E402
 
@@ -69,7 +70,7 @@ def train_examples(data_dir: Path) -> list[Example]:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory, train_examples: list[Example],
          products: list) -> Path:
-    texts = [training.training_text(e) for e in train_examples] + [p.prompt for p in products]
+    texts = [training_text(e) for e in train_examples] + [p.prompt for p in products]
     return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "base", texts)
 
 
@@ -130,7 +131,7 @@ def test_top_k_rule_on_hand_made_logits(tiny: Path, products: list) -> None:
     from predictors.qlora import inference
 
     predictor = tiny_predictor(tiny, None)
-    tok = loading.load_tokenizer(sources.Source.parse(str(tiny)), None)
+    tok = loading.load_tokenizer(sources.Source.parse(str(tiny)))
     vocab = tok.get_vocab()
     ids = {w: vocab[w] for w in ("100", "200", "300", "Price", "is", "$")}
     size = len(tok)
@@ -163,14 +164,14 @@ def test_training_text_is_the_hubs_text(data_dir: Path) -> None:
     by_prompt = {r["text"][: r["text"].rfind("$") + 1]: r["text"] for r in rows}
     checked = 0
     for ex in examples[:500]:
-        assert training.training_text(ex) == by_prompt[ex.product.prompt]
+        assert training_text(ex) == by_prompt[ex.product.prompt]
         checked += 1
     assert checked == 500
 
 
 def test_loss_only_on_the_price_tokens(tiny: Path, train_examples: list[Example]) -> None:
-    tok = loading.load_tokenizer(sources.Source.parse(str(tiny)), None, padding_side="right")
-    rows, dropped = training.encode_examples(tok, train_examples[:8], max_length=512)
+    tok = loading.load_tokenizer(sources.Source.parse(str(tiny)), padding_side="right")
+    rows, dropped = encode_examples(tok, train_examples[:8], max_length=512)
     assert dropped == 0 and len(rows) == 8
     for row, ex in zip(rows, train_examples[:8], strict=True):
         answer = [t for t, lab in zip(row["input_ids"], row["labels"], strict=True)
@@ -179,7 +180,7 @@ def test_loss_only_on_the_price_tokens(tiny: Path, train_examples: list[Example]
         first = row["labels"].index(next(lab for lab in row["labels"] if lab != -100))
         assert tok.decode(row["input_ids"][:first]).endswith("Price is $")
     # Truncation that cuts the price away leaves nothing to learn: dropped.
-    rows, dropped = training.encode_examples(tok, train_examples[:8], max_length=20)
+    rows, dropped = encode_examples(tok, train_examples[:8], max_length=20)
     assert rows == [] and dropped == 8
 
 
@@ -368,7 +369,11 @@ def test_four_bit_config_is_the_published_one() -> None:
 def test_plan_falls_back_to_float32_on_cpu() -> None:
     plan = loading.make_plan("cpu", "4", "auto")
     assert (plan.quant, plan.dtype) == ("none", "float32") and "no CUDA GPU" in plan.notes[0]
-    assert loading.make_plan("cuda", "4", "auto").dtype == "bfloat16"
+    # As published (no dtype given): float16 around the 4-bit weights, bf16 compute.
+    four = loading.make_plan("cuda", "4", "auto")
+    if four.quant == "4":  # bitsandbytes installed
+        assert (four.dtype, four.compute_dtype) == ("float16", "bfloat16")
+    assert loading.make_plan("cuda", "none", "auto").dtype == "bfloat16"
     if not torch.cuda.is_available():
         with pytest.raises(BenchError, match="no CUDA GPU"):
             loading.check_runtime(loading.make_plan("cuda", "none", "auto"))
