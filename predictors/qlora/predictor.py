@@ -253,6 +253,7 @@ class QLoRAPredictor:
             raise BenchError(f"mode=topk needs a tokenizer that keeps numbers whole, but "
                              f"{self.base}'s splits them into digits: the top-k rule would "
                              "average digits; use --param mode=greedy (or auto)")
+        asked = self._plan
         self._plan, self._tokenizer = plan, tokenizer
         self._fingerprint = None
         actual = self.fingerprint()
@@ -260,7 +261,7 @@ class QLoRAPredictor:
             changed = ", ".join(f"{k}={promised.get(k)}->{actual.get(k)}"
                                 for k in sorted(actual.keys() | promised.keys())
                                 if actual.get(k) != promised.get(k))
-            self._tokenizer = None
+            self._plan, self._tokenizer, self._fingerprint = asked, None, promised
             raise BenchError(f"qlora would load something other than its identity says "
                              f"({changed}); run again (or pass those settings explicitly)")
         self._model = loading.load_for_inference(

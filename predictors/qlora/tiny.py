@@ -16,13 +16,19 @@ from pathlib import Path
 BOS, EOS, UNK = "<|begin_of_text|>", "<|end_of_text|>", "<unk>"
 
 
-def build_tokenizer(texts: Iterable[str]) -> object:
-    """A word-level fast tokenizer: specials, "0".."999", "00", the texts' words."""
+def build_tokenizer(texts: Iterable[str], *, split_digits: bool = False) -> object:
+    """A word-level fast tokenizer: specials, "0".."999", "00", the texts' words.
+
+    ``split_digits`` makes it split numbers into single digits (as SmolLM2's
+    and many other tokenizers do): then only "0".."9" are number tokens."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    words = [BOS, EOS, UNK, *(str(i) for i in range(1000)), "00"]
+    numbers = [str(i) for i in range(10 if split_digits else 1000)]
+    words = [BOS, EOS, UNK, *numbers, *([] if split_digits else ["00"])]
     pre = pre_tokenizers.Whitespace()  # \w+|[^\w\s]+ : "$374.00" -> $ 374 . 00
+    if split_digits:
+        pre = pre_tokenizers.Sequence([pre, pre_tokenizers.Digits(individual_digits=True)])
     seen = set(words)
     for text in texts:
         for word, _ in pre.pre_tokenize_str(text):
@@ -38,13 +44,13 @@ def build_tokenizer(texts: Iterable[str]) -> object:
 
 
 def build_tiny_llama(directory: str | Path, texts: Iterable[str], *, hidden: int = 64,
-                     layers: int = 2, seed: int = 0) -> Path:
+                     layers: int = 2, seed: int = 0, split_digits: bool = False) -> Path:
     """Save a randomly initialised tiny Llama and its tokenizer to ``directory``."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     directory = Path(directory)
-    tokenizer = build_tokenizer(texts)
+    tokenizer = build_tokenizer(texts, split_digits=split_digits)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
