@@ -169,6 +169,9 @@ class QLoRAPredictor:
             return loading.numbers_whole_on_disk(
                 gguf.tokenizer_folder(base, gguf.cache_root(self.ctx)) / "tokenizer.json")
         found = loading.numbers_whole_on_disk(base.file("tokenizer.json"))
+        if found is None and base.file("tokenizer_config.json") is not None:
+            # On disk but no tokenizer.json (a slow tokenizer): ask transformers.
+            found = loading.numbers_whole(loading.load_tokenizer(base))
         if found is None and base.ref.startswith(WHOLE_NUMBER_BASES):
             return True
         return found
