@@ -70,7 +70,7 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     gguf = args.gguf or fetch("smollm2")
-    ctx = Context(data_dir=args.data_dir)
+    ctx = Context(data_dir=args.data_dir, use_cache=False)  # time the model, not a cache
     test_set = load_test_set(ctx.data_dir)
     products = test_set.products()[: args.items]
     truth = test_set.truth()
