@@ -19,15 +19,16 @@ import pytest
 
 from bench.data import load_test_set, load_train
 from bench.errors import BenchError
-from bench.topk import weighted_price
 from bench.types import Example
+from predictors.topk import weighted_price
 from tests.conftest import ROOT, run_cli
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-from predictors.qlora import loading, memory, sources, training  # noqa: E402
+from predictors.qlora import loading, memory, sources  # noqa: E402
+from predictors.qlora.examples import encode_examples, training_text  # noqa: E402
 from predictors.qlora.predictor import DEFAULT_REVISION, QLoRAPredictor  # noqa: E402
 from predictors.qlora.tiny import build_tiny_adapter, build_tiny_llama  # noqa: E402
 
@@ -69,7 +70,7 @@ def train_examples(data_dir: Path) -> list[Example]:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory, train_examples: list[Example],
          products: list) -> Path:
-    texts = [training.training_text(e) for e in train_examples] + [p.prompt for p in products]
+    texts = [training_text(e) for e in train_examples] + [p.prompt for p in products]
     return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "base", texts)
 
 
@@ -130,7 +131,7 @@ def test_top_k_rule_on_hand_made_logits(tiny: Path, products: list) -> None:
     from predictors.qlora import inference
 
     predictor = tiny_predictor(tiny, None)
-    tok = loading.load_tokenizer(sources.Source.parse(str(tiny)), None)
+    tok = loading.load_tokenizer(sources.Source.parse(str(tiny)))
     vocab = tok.get_vocab()
     ids = {w: vocab[w] for w in ("100", "200", "300", "Price", "is", "$")}
     size = len(tok)
@@ -163,14 +164,14 @@ def test_training_text_is_the_hubs_text(data_dir: Path) -> None:
     by_prompt = {r["text"][: r["text"].rfind("$") + 1]: r["text"] for r in rows}
     checked = 0
     for ex in examples[:500]:
-        assert training.training_text(ex) == by_prompt[ex.product.prompt]
+        assert training_text(ex) == by_prompt[ex.product.prompt]
         checked += 1
     assert checked == 500
 
 
 def test_loss_only_on_the_price_tokens(tiny: Path, train_examples: list[Example]) -> None:
-    tok = loading.load_tokenizer(sources.Source.parse(str(tiny)), None, padding_side="right")
-    rows, dropped = training.encode_examples(tok, train_examples[:8], max_length=512)
+    tok = loading.load_tokenizer(sources.Source.parse(str(tiny)), padding_side="right")
+    rows, dropped = encode_examples(tok, train_examples[:8], max_length=512)
     assert dropped == 0 and len(rows) == 8
     for row, ex in zip(rows, train_examples[:8], strict=True):
         answer = [t for t, lab in zip(row["input_ids"], row["labels"], strict=True)
@@ -179,7 +180,7 @@ def test_loss_only_on_the_price_tokens(tiny: Path, train_examples: list[Example]
         first = row["labels"].index(next(lab for lab in row["labels"] if lab != -100))
         assert tok.decode(row["input_ids"][:first]).endswith("Price is $")
     # Truncation that cuts the price away leaves nothing to learn: dropped.
-    rows, dropped = training.encode_examples(tok, train_examples[:8], max_length=20)
+    rows, dropped = encode_examples(tok, train_examples[:8], max_length=20)
     assert rows == [] and dropped == 8
 
 
@@ -368,7 +369,11 @@ def test_four_bit_config_is_the_published_one() -> None:
 def test_plan_falls_back_to_float32_on_cpu() -> None:
     plan = loading.make_plan("cpu", "4", "auto")
     assert (plan.quant, plan.dtype) == ("none", "float32") and "no CUDA GPU" in plan.notes[0]
-    assert loading.make_plan("cuda", "4", "auto").dtype == "bfloat16"
+    # As published (no dtype given): float16 around the 4-bit weights, bf16 compute.
+    four = loading.make_plan("cuda", "4", "auto")
+    if four.quant == "4":  # bitsandbytes installed
+        assert (four.dtype, four.compute_dtype) == ("float16", "bfloat16")
+    assert loading.make_plan("cuda", "none", "auto").dtype == "bfloat16"
     if not torch.cuda.is_available():
         with pytest.raises(BenchError, match="no CUDA GPU"):
             loading.check_runtime(loading.make_plan("cuda", "none", "auto"))
@@ -386,3 +391,165 @@ def test_listing_and_availability_do_not_import_torch() -> None:
                          cwd=ROOT, env={"PATH": "", "HF_HUB_OFFLINE": "1"}, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+# -- tokenizers that split numbers, failures, offline, training checks (#12) -----
+
+
+def test_digit_splitting_tokenizer_generates_and_refuses_forced_topk(
+        tmp_path: Path, train_examples: list[Example], products: list) -> None:
+    from bench.prompts import parse_price
+
+    texts = [training_text(e) for e in train_examples] + [p.prompt for p in products]
+    base = build_tiny_llama(tmp_path / "digits", texts, split_digits=True)
+    auto = tiny_predictor(base, None)
+    assert auto.numbers_whole() is False and auto.effective_mode() == "greedy"
+    assert auto.fingerprint()["mode"] == "greedy" and "k" not in auto.fingerprint()
+    preds = auto.predict(products[:3])
+    assert all(p.raw is not None and p.price == parse_price(p.raw) for p in preds)
+    forced = tiny_predictor(base, None, mode="topk")
+    with pytest.raises(BenchError, match="splits them into digits.*mode=greedy"):
+        forced.prepare()
+    assert tiny_predictor(base, None, mode="topk").fingerprint()["mode"] == "topk"
+
+
+def test_top_k_rule_refuses_single_digit_candidates() -> None:
+    from predictors.topk import DIGIT_SPLIT, top_k_price
+
+    # SmolLM2 after "$374.41"'s "Price is $": digits, whose mean would be $1.69.
+    digits = [("3", 0.4), ("1", 0.3), ("2", 0.2)]
+    assert weighted_price(digits) == pytest.approx((1.2 + 0.3 + 0.4) / 0.9)
+    assert top_k_price(digits) == (None, DIGIT_SPLIT)
+    assert top_k_price([("374", 0.5), ("3", 0.2), ("Price", 0.1)])[0] == pytest.approx(
+        (374 * 0.5 + 3 * 0.2) / 0.7)
+    assert top_k_price([("Price", 0.5)]) == (None, None)
+
+
+def test_openai_logprobs_refuses_digit_tokens_from_the_server() -> None:
+    pytest.importorskip("openai")
+    from predictors.frontier.logprobs import OpenAILogprobs
+
+    predictor = OpenAILogprobs(base_url="http://127.0.0.1:9/v1")
+    split = {"text": "3", "top": [["3", math.log(0.4)], ["1", math.log(0.3)],
+                                  ["2", math.log(0.2)]]}
+    price, raw, why = predictor.interpret(split)
+    assert price is None and "single digits" in why and json.loads(raw)[0][0] == "3"
+    whole = {"text": "374", "top": [["374", math.log(0.6)], ["375", math.log(0.3)],
+                                    [" the", math.log(0.1)]]}
+    assert predictor.interpret(whole)[0] == pytest.approx((374 * 0.6 + 375 * 0.3) / 0.9)
+
+
+def test_model_failures_are_one_line_item_errors(tiny: Path, data_dir: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.runner import run_predictor
+    from predictors.qlora import inference
+
+    oom = torch.cuda.OutOfMemoryError(
+        "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+        "14.74 GiB of which 1.06 GiB is free.\nOf the allocated memory 12.9 GiB is allocated "
+        "by PyTorch.\nIf reserved but unallocated memory is large try setting "
+        "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True")
+
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise oom
+
+    monkeypatch.setattr(inference, "top_k_next_tokens", out_of_memory)
+    predictor = tiny_predictor(tiny, None, batch_size=4)
+    result = run_predictor(predictor, load_test_set(data_dir), tmp_path, spec="qlora",
+                           limit=4, progress=False)
+    records = result.store.records()
+    assert len(records) == 4 and all(r.price is None for r in records.values())
+    errors = {r.error for r in records.values()}
+    assert errors == {"ModelError: CUDA out of memory on a batch of 1 (tried to allocate "
+                      "2.00 GiB): lower --param batch_size or use a smaller model"}
+    kernel = RuntimeError("CUDA error: no kernel image is available for execution on the "
+                          "device\nCUDA kernel errors might be asynchronously reported")
+    text = inference.one_line(kernel, 16)
+    assert "\n" not in text and text.startswith("CUDA kernel missing for this GPU")
+    assert inference.one_line(ValueError("bad\nthings"), 2) == "ValueError: bad"
+
+
+def test_hub_loads_are_offline_when_the_hub_is(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    hub = sources.Source.parse("meta-llama/Meta-Llama-3.1-8B", "abc123")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert sources.hub_kwargs(hub) == {"revision": "abc123", "token": "hf_test_token",
+                                       "local_files_only": True}
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(sources, "_can_connect", lambda host, port: False)
+    assert sources.hub_kwargs(hub)["local_files_only"] is True
+    monkeypatch.setattr(sources, "_can_connect", lambda host, port: True)
+    assert sources.hub_kwargs(hub)["local_files_only"] is False
+    assert sources.hub_kwargs(sources.Source.parse(str(tmp_path))) == {}
+
+
+def test_default_base_is_pinned() -> None:
+    from predictors.qlora.predictor import DEFAULT_BASE_REVISION
+
+    default = QLoRAPredictor()
+    assert len(DEFAULT_BASE_REVISION) == 40
+    assert default.base_source.revision == DEFAULT_BASE_REVISION
+    assert default.fingerprint()["base_revision"] == DEFAULT_BASE_REVISION
+
+
+def test_prepare_refuses_a_load_unlike_its_identity(tiny: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    predictor = tiny_predictor(tiny, None)
+    promised = predictor.fingerprint()
+    # e.g. bitsandbytes failing at import: the plan changes only once torch loads.
+    monkeypatch.setattr(loading, "check_runtime", lambda plan: replace(plan, dtype="bfloat16"))
+    with pytest.raises(BenchError, match="dtype=float32->bfloat16"):
+        predictor.prepare()
+    assert predictor._model is None and predictor.fingerprint() == promised
+
+
+def test_training_settings_are_params_of_the_predictor() -> None:
+    import inspect
+
+    from bench import registry
+
+    built = registry.build("qlora", {"lr": "2e-4", "gradient_checkpointing": "yes",
+                                     "target_modules": "q_proj, v_proj", "train_size": "none",
+                                     "k": "2"})
+    assert built.training.lr == 2e-4 and built.training.gradient_checkpointing is True
+    assert built.training.modules == ("q_proj", "v_proj") and built.training.train_size is None
+    assert built.k == 2 and "lr" not in built.fingerprint()  # training does not shape outputs
+    params = inspect.signature(QLoRAPredictor).parameters
+    assert {"lr", "max_steps", "train_batch_size", "output_dir", "batch_size"} <= set(params)
+    with pytest.raises(BenchError, match="has no parameter 'lerning_rate'"):
+        registry.build("qlora", {"lerning_rate": "1"})
+    with pytest.raises(BenchError, match="is not a float"):
+        registry.build("qlora", {"lr": "fast"})
+
+
+def test_training_checks_before_loading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        train_examples: list[Example]) -> None:
+    from predictors.qlora.training import QLoRATrainer, TrainConfig, precision
+
+    assert TrainConfig().gradient_checkpointing is False  # as published
+    assert precision(loading.make_plan("cpu", "none", "auto")) == "float32"
+    train = memory.training_estimate(LLAMA_8B, quant="4", dtype="float16", batch=4,
+                                     length=182, lora_r=32, targets=4, checkpointing=False)
+    lighter = memory.training_estimate(LLAMA_8B, quant="4", dtype="float16", batch=4,
+                                       length=182, lora_r=32, targets=4, checkpointing=True)
+    infer = memory.estimate(LLAMA_8B, quant="4", dtype="float16")
+    assert infer.gib + 3 < train.gib < 24 and lighter.gib < train.gib
+    base = tmp_path / "llama-8b-config-only"
+    base.mkdir()
+    (base / "config.json").write_text(json.dumps(LLAMA_8B))
+    (base / "model.safetensors").write_bytes(b"")  # never read: refused before loading
+    monkeypatch.setattr(memory, "available_ram_bytes", lambda: 48 * memory.GIB)
+    trainer = QLoRATrainer(sources.Source.parse(str(base)), TrainConfig(),
+                           loading.make_plan("cpu", "none", "auto"))
+    with pytest.raises(BenchError, match="not fine-tuning .* needs about .* batch 4 x 182"):
+        trainer.fit(train_examples[:4])
+
+
+def test_the_training_record_says_how_it_trained(trained: Path) -> None:
+    meta = json.loads((trained / "training.json").read_text())
+    assert meta["load"]["mixed_precision"] == "float32" and meta["load"]["device"] == "cpu"
+    assert meta["hyperparameters"]["gradient_checkpointing"] is False
+    assert meta["seconds_per_step"] > 0

@@ -4,7 +4,7 @@ OpenAI-compatible *completions* server that returns top log-probabilities
 
 The full test prompt (ending ``Price is $``) is sent as the completion prompt
 for one token; the price is the probability-weighted mean of the numeric
-tokens among the top k next tokens (``bench.topk``, the same rule as the local
+tokens among the top k next tokens (``predictors.topk``, the same rule as the local
 QLoRA predictor). It is a separate name rather than a mode of ``openai``
 because it is a different prompt, endpoint and parser, and because it must
 only run where such a server is named: ``LOGPROBS_BASE_URL`` or
@@ -18,9 +18,9 @@ import math
 from typing import Any
 
 from bench.registry import register
-from bench.topk import weighted_price
 from bench.types import Product
 from predictors.frontier.base import ApiPredictor, Reply, usage_tokens
+from predictors.topk import top_k_price
 
 DEFAULT_TOP_K = 3
 
@@ -87,9 +87,10 @@ class OpenAILogprobs(ApiPredictor):
 
     def interpret(self, reply: Reply) -> tuple[float | None, str | None, str | None]:
         top = [[tok, round(lp, 6)] for tok, lp in reply.get("top", [])[: self.top_k]]
-        price = weighted_price(self.candidates(reply))
+        price, why = top_k_price(self.candidates(reply))
         raw = json.dumps(top, ensure_ascii=False)
-        why = None if price is not None else f"no numeric token in the top {self.top_k}"
+        if price is None and why is None:
+            why = f"no numeric token in the top {self.top_k}"
         return price, raw, why
 
     def max_output_tokens(self, request: dict[str, Any]) -> int:

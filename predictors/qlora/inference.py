@@ -8,6 +8,7 @@ real token: a row's result does not depend on what it is batched with.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -70,3 +71,26 @@ def greedy(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: i
     eos = tokenizer.eos_token_id
     produced = [int((row != eos).sum()) if eos is not None else row.numel() for row in new]
     return [Output(None, t, int(n), m) for t, n, m in zip(texts, lengths, produced, strict=True)]
+
+
+class ModelError(RuntimeError):
+    """The model failed on a batch; the message is one line saying why."""
+
+
+def one_line(exc: BaseException, batch: int) -> str:
+    """A model failure as one line: CUDA out of memory and kernels missing for
+    this GPU (a torch or bitsandbytes build without its architecture) are
+    named with what to do; anything else is its first line."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    lowered = text.lower()
+    if "out of memory" in lowered:
+        tried = re.search(r"tried to allocate ([\d.]+ [KMGT]iB)", text, re.IGNORECASE)
+        size = f" (tried to allocate {tried.group(1)})" if tried else ""
+        return (f"CUDA out of memory on a batch of {batch}{size}: lower --param batch_size "
+                "or use a smaller model")
+    if "no kernel image" in lowered or "kernel not found" in lowered \
+            or "not compiled with" in lowered:
+        return (f"CUDA kernel missing for this GPU ({first[:160]}): torch or bitsandbytes "
+                "was built without this GPU's architecture; install a build for it")
+    return f"{type(exc).__name__}: {first[:300]}"

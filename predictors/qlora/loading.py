@@ -3,7 +3,9 @@ cheaply, and the loading itself (torch, transformers, bitsandbytes, peft:
 imported inside the functions that need them).
 
 The published setup is CUDA + bitsandbytes 4-bit nf4 with double quantisation
-and bf16 compute. Where that cannot run (no CUDA GPU, no bitsandbytes) the
+and bf16 compute; the published run gave no dtype, so everything outside the
+4-bit weights (embeddings, norms, LM head) was float16, and ``dtype=auto``
+reproduces that. Where 4-bit cannot run (no CUDA GPU, no bitsandbytes) the
 model loads unquantised, float32 on CPU, with a warning: slower, and close to
 but not exactly the published numbers.
 """
@@ -16,10 +18,11 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from predictors.qlora import memory
+from predictors.qlora import memory, sources
 from predictors.qlora.sources import Source
 
 QUANTS = ("4", "8", "none")
@@ -34,12 +37,25 @@ class FallbackWarning(UserWarning):
 class Plan:
     device: str  # "cpu", "cuda", "cuda:1", ...
     quant: str  # "4", "8" or "none"
-    dtype: str  # weights (unquantised) or compute dtype (quantised)
+    dtype: str  # the weights (unquantised) or what is not quantised (4/8-bit)
     notes: tuple[str, ...] = field(default=())
+    compute_dtype: str = "bfloat16"  # of the 4-bit matmuls
 
     @property
     def on_cuda(self) -> bool:
         return self.device.startswith("cuda")
+
+    def describe(self, *, merged: bool | None = None) -> dict[str, object]:
+        """What was loaded, for run records."""
+        out: dict[str, object] = {"device": self.device, "quant": self.quant,
+                                  "dtype": self.dtype}
+        if self.quant == "4":
+            out["compute_dtype"] = self.compute_dtype
+        if merged is not None:
+            out["merged"] = merged
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
 
 
 def normalise_quant(quant: str | int) -> str:
@@ -75,20 +91,21 @@ def make_plan(device: str, quant: str, dtype: str) -> Plan:
         notes.append("bitsandbytes is not installed: the model loads unquantised")
         quant = "none"
     if dtype == "auto":
-        dtype = "bfloat16" if target.startswith("cuda") else "float32"
+        # As published: no dtype given, so float16 around the 4-bit weights.
+        dtype = ("float16" if quant != "none" else "bfloat16") if target.startswith("cuda") \
+            else "float32"
     return Plan(target, quant, dtype, tuple(notes))
 
 
-def bnb_config(quant: str) -> Any:
+def bnb_config(quant: str, compute_dtype: str = "bfloat16") -> Any:
     """The quantisation config: 4-bit = the published QLoRA setup."""
-    import torch
     from transformers import BitsAndBytesConfig
 
     if quant == "4":
         return BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_compute_dtype=torch_dtype(compute_dtype),
             bnb_4bit_quant_type="nf4",
         )
     if quant == "8":
@@ -153,28 +170,26 @@ def torch_dtype(name: str) -> Any:
     return getattr(torch, name)
 
 
-def load_tokenizer(base: Source, token: str | None, padding_side: str = "left") -> Any:
+def load_tokenizer(base: Source, padding_side: str = "left") -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(
-        base.ref, revision=base.revision, token=token, trust_remote_code=False)
+    tokenizer = AutoTokenizer.from_pretrained(base.ref, trust_remote_code=False,
+                                              **sources.hub_kwargs(base))
     if tokenizer.pad_token is None:  # Llama 3 has none; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = padding_side
     return tokenizer
 
 
-def load_base_model(base: Source, plan: Plan, token: str | None) -> Any:
+def load_base_model(base: Source, plan: Plan) -> Any:
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {
-        "revision": base.revision, "token": token, "trust_remote_code": False,
-        "dtype": torch_dtype(plan.dtype),
-    }
+    kwargs: dict[str, Any] = {"trust_remote_code": False, "dtype": torch_dtype(plan.dtype),
+                              **sources.hub_kwargs(base)}
     if plan.quant != "none":
         import torch
 
-        kwargs["quantization_config"] = bnb_config(plan.quant)
+        kwargs["quantization_config"] = bnb_config(plan.quant, plan.compute_dtype)
         kwargs["device_map"] = {"": torch.device(plan.device).index or 0}
     model = AutoModelForCausalLM.from_pretrained(base.ref, **kwargs)
     if plan.quant == "none":
@@ -182,23 +197,46 @@ def load_base_model(base: Source, plan: Plan, token: str | None) -> Any:
     return model
 
 
-def load_for_inference(base: Source, adapter: Source | None, plan: Plan,
-                       token: str | None, merge: bool = True) -> tuple[Any, Any]:
-    """Tokenizer (left padding) and model (+ LoRA adapter), in eval mode.
+def load_for_inference(base: Source, adapter: Source | None, plan: Plan, tokenizer: Any,
+                       merge: bool = True) -> Any:
+    """The model (+ LoRA adapter) in eval mode, padding with ``tokenizer``'s pad id.
 
     On an unquantised base the adapter is merged into the weights (W + BA): one
     matmul per projection instead of three, the same outputs within float
     tolerance. A quantised base keeps it apart: merging would round the sum
     back to 4 or 8 bits."""
-    tokenizer = load_tokenizer(base, token, padding_side="left")
-    model = load_base_model(base, plan, token)
+    model = load_base_model(base, plan)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     if adapter is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter.ref, revision=adapter.revision,
-                                          token=token)
+        model = PeftModel.from_pretrained(model, adapter.ref, **sources.hub_kwargs(adapter))
         if merge and plan.quant == "none":
             model = model.merge_and_unload()
     model.eval()
-    return tokenizer, model
+    return model
+
+
+def numbers_whole(tokenizer: Any) -> bool:
+    """Does this (transformers) tokenizer keep a price's dollars as one token?"""
+    from predictors.topk import numbers_are_whole_tokens
+
+    def pieces(text: str) -> list[str]:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return [tokenizer.decode([i]) for i in ids]
+
+    return numbers_are_whole_tokens(pieces)
+
+
+def numbers_whole_on_disk(tokenizer_json: Path | None) -> bool | None:
+    """The same question asked of a ``tokenizer.json`` with the torch-free
+    ``tokenizers`` library; None when there is no file to ask."""
+    if tokenizer_json is None or not tokenizer_json.is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    from predictors.topk import numbers_are_whole_tokens
+
+    core = Tokenizer.from_file(str(tokenizer_json))
+    return numbers_are_whole_tokens(
+        lambda text: [core.decode([i]) for i in core.encode(text, add_special_tokens=False).ids])

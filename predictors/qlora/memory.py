@@ -115,3 +115,31 @@ def read_config(path: str | Path | None) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def training_estimate(config: Mapping[str, Any], *, quant: str, dtype: str, batch: int,
+                      length: int, lora_r: int, targets: int,
+                      checkpointing: bool) -> Estimate | None:
+    """Memory to fine-tune LoRA at this batch and length: the frozen weights
+    (as for inference), the LoRA weights with their gradients and AdamW state
+    (float32: 16 bytes each), activations kept for the backward pass, and the
+    float32 logits with their gradient. A rough upper bound, for refusing
+    early; eager attention's score matrices included."""
+    weights = estimate(config, quant=quant, dtype=dtype)
+    if weights is None:
+        return None
+    h, layers = int(config["hidden_size"]), int(config["num_hidden_layers"])
+    vocab = int(config["vocab_size"])
+    inter = int(config.get("intermediate_size") or 4 * h)
+    heads = int(config.get("num_attention_heads") or 1)
+    act = 2.0 if quant != "none" or dtype in ("bfloat16", "float16") else 4.0
+    tokens = batch * length
+    per_layer = tokens * act * (17 * h + 3 * inter + 2.5 * heads * length)
+    saved = tokens * h * act * layers + per_layer if checkpointing else per_layer * layers
+    logits = tokens * vocab * 4.0 * 3
+    lora = layers * targets * lora_r * 2 * h * 16.0
+    extra = (saved + logits + lora) * (1 + MARGIN_FRACTION)
+    how = (f"{weights.how}; LoRA r={lora_r} on {targets} modules with AdamW; activations "
+           f"for batch {batch} x {length} tokens"
+           + (" (checkpointed)" if checkpointing else ""))
+    return Estimate(weights.params, weights.bytes_needed + extra, how)

@@ -1,6 +1,13 @@
 """The ``qlora`` predictor: a base causal LM (4-bit) plus a LoRA adapter,
-pricing from the next-token distribution after ``Price is $``; and ``fit``,
-which fine-tunes such an adapter (``bench train qlora``).
+pricing from the next-token distribution after ``Price is $`` (or from a few
+generated tokens); and ``fit``, which hands fine-tuning to the trainer
+(``bench train qlora``, ``training.QLoRATrainer``).
+
+The constructor's own parameters are the inference settings. It also accepts
+every ``TrainConfig`` field as a keyword (``--param lr=2e-4``): the registry
+converts ``--param`` values by the constructor's signature and annotations,
+so the signature advertises them (``_accepts_training_settings``) and they go
+straight into a ``TrainConfig``.
 
 Nothing heavy is imported here at module level: torch, transformers and peft
 load in ``prepare()`` / ``fit()``.
@@ -8,34 +15,60 @@ load in ``prepare()`` / ``fit()``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import inspect
 import json
 import sys
 import time
+import typing
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
 from bench.prompts import parse_price
 from bench.registry import register
-from bench.topk import weighted_price
 from bench.types import BasePredictor, Example, Prediction, Product
 from predictors.qlora import loading, sources
 from predictors.qlora.loading import Plan
 from predictors.qlora.sources import Source
+from predictors.qlora.training import QLoRATrainer, TrainConfig
+from predictors.topk import top_k_price
 
 DEFAULT_BASE = "meta-llama/Meta-Llama-3.1-8B"
+# The base's hub commit, pinned like the adapter's (the snapshot main points to).
+DEFAULT_BASE_REVISION = "d04e592bb4f6aa9cfee91e2e20afa771667e1d4b"
 DEFAULT_ADAPTER = "ed-donner/pricer-2024-09-13_13.04.39"
 DEFAULT_REVISION = "e8d637df551603dc86cd7a1598a8f44af4d7ae36"
-MODES = ("topk", "greedy")
+# Bases known to tokenise every integer 0..999 as one token, for choosing the
+# mode before their tokenizer is downloaded.
+WHOLE_NUMBER_BASES = ("meta-llama/Meta-Llama-3", "meta-llama/Llama-3")
+MODES = ("auto", "topk", "greedy")
 NEEDED = ("torch", "transformers", "peft")
 VERSION = 1  # bump when the outputs for the same fingerprint would change
 
 
+def _accepts_training_settings(cls: type) -> type:
+    """Let ``cls.__init__``'s ``**training`` show up as typed keyword parameters,
+    one per ``TrainConfig`` field, for ``--param`` conversion and ``bench list``."""
+    init = cls.__init__  # type: ignore[misc]
+    own = inspect.signature(init)
+    hints = typing.get_type_hints(TrainConfig)
+    kept = [p for p in own.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    ctx = [p for p in kept if p.name == "ctx"]
+    kept = [p for p in kept if p.name != "ctx"]
+    extra = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                               annotation=hints[f.name])
+             for f in dataclasses.fields(TrainConfig)]
+    init.__signature__ = own.replace(parameters=[*kept, *extra, *ctx])
+    init.__annotations__ = {**hints, **init.__annotations__}
+    return cls
+
+
 @register("qlora", kind="local-llm")
+@_accepts_training_settings
 class QLoRAPredictor(BasePredictor):
     """Fine-tuned open LLM (Llama 3.1 8B 4-bit + LoRA), top-3 weighted next-token price."""
 
@@ -44,45 +77,29 @@ class QLoRAPredictor(BasePredictor):
         base: str = DEFAULT_BASE,
         adapter: str | None = "default",
         revision: str | None = None,
+        base_revision: str | None = None,
         quant: str = "4",
         device: str = "auto",
         dtype: str = "auto",
         batch_size: int = 16,
         k: int = 3,
-        mode: str = "topk",
+        mode: str = "auto",
         max_new_tokens: int = 4,
         merge: bool = True,
-        # -- fine-tuning (bench train qlora) --
-        output_dir: Path | None = None,
-        lr: float = 1e-4,
-        epochs: float = 1.0,
-        max_steps: int = -1,
-        optimizer: str = "paged_adamw_32bit",
-        train_batch_size: int = 4,
-        grad_accum: int = 1,
-        lora_r: int = 32,
-        lora_alpha: int = 64,
-        lora_dropout: float = 0.1,
-        target_modules: str = "q_proj,k_proj,v_proj,o_proj",
-        lr_scheduler: str = "cosine",
-        warmup_ratio: float = 0.03,
-        weight_decay: float = 0.001,
-        max_grad_norm: float = 0.3,
-        group_by_length: bool = True,
-        max_length: int = 182,
-        train_size: int | None = None,
-        include_extra: bool = False,
-        seed: int = 42,
-        logging_steps: int = 10,
-        gradient_checkpointing: bool = True,
-        push_to_hub: str | None = None,
+        *,
         ctx: Any = None,
+        **training: Any,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)} (got {mode!r})")
         if k < 1 or batch_size < 1 or max_new_tokens < 1:
             raise ValueError("k, batch_size and max_new_tokens must be at least 1")
+        unknown = sorted(set(training) - set(TrainConfig.names()))
+        if unknown:
+            raise TypeError(f"unexpected parameter {unknown[0]!r}")
         self.base = base
+        self.base_revision = base_revision or (DEFAULT_BASE_REVISION if base == DEFAULT_BASE
+                                               else None)
         # "default" = the published adapter, which only fits the default base.
         if adapter == "default":
             adapter = DEFAULT_ADAPTER if base == DEFAULT_BASE else None
@@ -98,28 +115,15 @@ class QLoRAPredictor(BasePredictor):
         self.mode = mode
         self.max_new_tokens = max_new_tokens
         self.merge = merge
-        self.output_dir = output_dir
-        self.train_config = {
-            "lr": lr, "epochs": epochs, "max_steps": max_steps, "optimizer": optimizer,
-            "batch_size": train_batch_size, "grad_accum": grad_accum, "lora_r": lora_r,
-            "lora_alpha": lora_alpha, "lora_dropout": lora_dropout,
-            "target_modules": tuple(m.strip() for m in target_modules.split(",") if m.strip()),
-            "lr_scheduler": lr_scheduler, "warmup_ratio": warmup_ratio,
-            "weight_decay": weight_decay, "max_grad_norm": max_grad_norm,
-            "group_by_length": group_by_length,
-            "max_length": max_length, "seed": seed, "logging_steps": logging_steps,
-            "gradient_checkpointing": gradient_checkpointing,
-        }
-        self.train_size = train_size
-        self.include_extra = include_extra
-        self.seed = seed
-        self.push_to_hub = push_to_hub
+        self.training = TrainConfig(**training)
+        self.seed = self.training.seed  # recorded in run.json by the runner
         self.ctx = ctx
         self._plan = loading.make_plan(device, self.quant, dtype)
         self._model: Any = None
         self._tokenizer: Any = None
-        self._data_fingerprint: str | None = None
+        self._trainer: QLoRATrainer | None = None
         self._fingerprint: dict[str, Any] | None = None
+        self._merged: bool | None = None
         self.name = self._display_name()
 
     # -- identity -------------------------------------------------------------
@@ -134,7 +138,7 @@ class QLoRAPredictor(BasePredictor):
 
     @property
     def base_source(self) -> Source:
-        return Source.parse(self.base)
+        return Source.parse(self.base, self.base_revision)
 
     @property
     def adapter_source(self) -> Source | None:
@@ -144,6 +148,41 @@ class QLoRAPredictor(BasePredictor):
     def plan(self) -> Plan:
         return self._plan
 
+    def _model_source(self) -> Source:
+        """Where the weights load from: a GGUF base's converted folder."""
+        from predictors.qlora import gguf
+
+        return gguf.model_source(self.base_source, self.ctx)
+
+    def numbers_whole(self) -> bool | None:
+        """Is a price's dollars one token for this base's tokenizer? From the
+        loaded tokenizer, else its file on disk (torch-free), else what is known
+        of the base's family; None when nothing tells."""
+        if self._tokenizer is not None:
+            return loading.numbers_whole(self._tokenizer)
+        base = self.base_source
+        if base.is_gguf:
+            if sources.problems(base, "model"):
+                return None
+            from predictors.qlora import gguf
+
+            return loading.numbers_whole_on_disk(
+                gguf.tokenizer_folder(base, gguf.cache_root(self.ctx)) / "tokenizer.json")
+        found = loading.numbers_whole_on_disk(base.file("tokenizer.json"))
+        if found is None and base.file("tokenizer_config.json") is not None:
+            # On disk but no tokenizer.json (a slow tokenizer): ask transformers.
+            found = loading.numbers_whole(loading.load_tokenizer(base))
+        if found is None and base.ref.startswith(WHOLE_NUMBER_BASES):
+            return True
+        return found
+
+    def effective_mode(self) -> str:
+        """``auto`` is top-k where numbers are whole tokens, greedy where they are
+        split (or top-k, as published, when the tokenizer cannot be read yet)."""
+        if self.mode != "auto":
+            return self.mode
+        return "greedy" if self.numbers_whole() is False else "topk"
+
     def fingerprint(self) -> dict[str, Any]:
         """What shapes the outputs (not batch size or device); for local
         directories also a digest of their contents, so retraining into the
@@ -152,12 +191,15 @@ class QLoRAPredictor(BasePredictor):
         if self._fingerprint is not None:
             return dict(self._fingerprint)
         base, adapter = self.base_source, self.adapter_source
+        mode = self.effective_mode()
         fp: dict[str, Any] = {
             "version": VERSION, "base": base.label, "adapter": adapter.label if adapter else None,
             "revision": self.revision, "quant": self.plan.quant, "dtype": self.plan.dtype,
-            "mode": self.mode,
+            "mode": mode,
         }
-        if self.mode == "topk":
+        if base.revision:
+            fp["base_revision"] = base.revision
+        if mode == "topk":
             fp["k"] = self.k
         else:
             fp["max_new_tokens"] = self.max_new_tokens
@@ -167,6 +209,12 @@ class QLoRAPredictor(BasePredictor):
             fp["adapter_digest"] = sources.content_digest(adapter, "adapter")
         self._fingerprint = fp
         return dict(fp)
+
+    def loaded(self) -> dict[str, Any] | None:
+        """How the model was actually loaded (None before ``prepare``)."""
+        if self._model is None:
+            return None
+        return {**self.plan.describe(merged=self._merged), "mode": self.effective_mode()}
 
     # -- can it run here? -------------------------------------------------------
 
@@ -191,18 +239,41 @@ class QLoRAPredictor(BasePredictor):
     # -- inference --------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Load tokenizer, model and adapter (once)."""
+        """Load tokenizer, model and adapter (once). Refuses when what loads is
+        not what the fingerprint (the run's identity) already promised."""
         if self._model is not None:
             return
         problem = self.unavailable()
         if problem:
             raise BenchError(f"qlora cannot run here: {problem}")
-        self._plan = loading.check_runtime(self.plan)
-        self._fingerprint = None  # the plan may have fallen back (quant)
-        loading.check_memory(self.base_source, self.plan)
-        self._tokenizer, self._model = loading.load_for_inference(
-            self.base_source, self.adapter_source, self.plan, sources.hf_token(),
-            merge=self.merge)
+        promised = self.fingerprint()
+        plan = loading.check_runtime(self.plan)
+        loading.check_memory(self.base_source, plan)
+        model_source = self._model_source()
+        tokenizer = loading.load_tokenizer(model_source, padding_side="left")
+        whole = loading.numbers_whole(tokenizer)
+        if self.mode == "topk" and not whole:
+            raise BenchError(f"mode=topk needs a tokenizer that keeps numbers whole, but "
+                             f"{self.base}'s splits them into digits: the top-k rule would "
+                             "average digits; use --param mode=greedy (or auto)")
+        asked = self._plan
+        self._plan, self._tokenizer = plan, tokenizer
+        self._fingerprint = None
+        actual = self.fingerprint()
+        if actual != promised:
+            changed = ", ".join(f"{k}={promised.get(k)}->{actual.get(k)}"
+                                for k in sorted(actual.keys() | promised.keys())
+                                if actual.get(k) != promised.get(k))
+            self._plan, self._tokenizer, self._fingerprint = asked, None, promised
+            raise BenchError(f"qlora would load something other than its identity says "
+                             f"({changed}); run again (or pass those settings explicitly)")
+        self._model = loading.load_for_inference(
+            model_source, self.adapter_source, plan, tokenizer, merge=self.merge)
+        self._merged = self.adapter is not None and self.merge and plan.quant == "none"
+        if self.effective_mode() == "greedy" and self.mode == "auto":
+            print(f"{self.name}: numbers are split into digits by this tokenizer, so the "
+                  "price is generated (greedy), not read from the top-k tokens",
+                  file=sys.stderr)
 
     def predict(self, products: Sequence[Product]) -> list[Prediction]:
         """One Prediction per product, in order; cached outputs are reused and
@@ -231,25 +302,28 @@ class QLoRAPredictor(BasePredictor):
         from predictors.qlora import inference
 
         device = self._model.device
-        if self.mode == "topk":
-            outs = inference.top_k_next_tokens(self._model, self._tokenizer, prompts, self.k,
-                                               device)
-        else:
-            outs = inference.greedy(self._model, self._tokenizer, prompts,
-                                    self.max_new_tokens, device)
+        try:
+            if self.effective_mode() == "topk":
+                outs = inference.top_k_next_tokens(self._model, self._tokenizer, prompts,
+                                                   self.k, device)
+            else:
+                outs = inference.greedy(self._model, self._tokenizer, prompts,
+                                        self.max_new_tokens, device)
+        except Exception as exc:  # CUDA OOM, a missing kernel: one clean line per item
+            raise inference.ModelError(inference.one_line(exc, len(prompts))) from exc
         return [asdict(o) for o in outs]
 
     def _prediction(self, out: dict[str, Any] | None, latency: float) -> Prediction:
         assert out is not None
         extra = {"latency_s": latency, "input_tokens": out["input_tokens"],
                  "output_tokens": out["output_tokens"]}
-        if self.mode == "topk":
+        if out["candidates"] is not None:
             candidates = [(str(t), float(p)) for t, p in out["candidates"]]
             raw = json.dumps(candidates, ensure_ascii=False)
-            price = weighted_price(candidates)
+            price, why = top_k_price(candidates)
             if price is None:
-                return Prediction.failed(f"none of the top {self.k} tokens is a number",
-                                         raw=raw, **extra)
+                why = why or f"none of the top {self.k} tokens is a number"
+                return Prediction.failed(why, raw=raw, **extra)
             return Prediction(price=price, raw=raw, **extra)
         price = parse_price(out["text"])
         if price is None:
@@ -259,37 +333,21 @@ class QLoRAPredictor(BasePredictor):
 
     # -- fine-tuning --------------------------------------------------------------
 
+    def trainer(self) -> QLoRATrainer:
+        """The fine-tuning side: this base, ``self.training``, the same device."""
+        if self._trainer is None:
+            plan = loading.make_plan(self.device, self.quant, self.dtype)
+            self._trainer = QLoRATrainer(self.base_source, self.training, plan, ctx=self.ctx)
+        return self._trainer
+
     def training_examples(self) -> list[Example]:
         """The training pool (benchmark rows excluded), ``train_size`` of it if set."""
-        if self.ctx is None:
-            raise ValueError("training needs data: run through `bench train qlora`")
-        examples, fp = self.ctx.train_examples(include_extra=self.include_extra,
-                                               size=self.train_size, seed=self.seed)
-        self._data_fingerprint = fp
-        return examples
-
-    def default_output_dir(self) -> Path:
-        stamp = datetime.now().strftime("%Y-%m-%d_%H.%M.%S")
-        root = Path(self.ctx.models_dir) / "qlora" if self.ctx is not None else Path("runs")
-        return root / f"pricer-{stamp}"
+        return self.trainer().examples()
 
     def fit(self, examples: Sequence[Example]) -> QLoRAPredictor:
         """Fine-tune a LoRA adapter on ``examples``; afterwards this predictor
         uses it (``bench run qlora --param adapter=PATH`` scores it later)."""
-        from predictors.qlora import training
-
-        base = self.base_source
-        problems = sources.problems(base, "model")
-        if problems:
-            raise BenchError(f"cannot fine-tune: {'; '.join(problems)}")
-        plan = loading.check_runtime(self.plan)
-        loading.check_memory(base, plan)
-        output_dir = Path(self.output_dir) if self.output_dir else self.default_output_dir()
-        config = training.TrainConfig(**self.train_config)
-        result = training.train(base, examples, output_dir, plan, config,
-                                token=sources.hf_token(),
-                                data_fingerprint=self._data_fingerprint,
-                                push_to_hub=self.push_to_hub)
+        result = self.trainer().fit(examples)
         last = result.loss_curve[-1]["loss"] if result.loss_curve else float("nan")
         print(f"saved adapter to {result.output_dir} ({result.examples_used} examples, "
               f"{result.seconds:.0f} s, last logged loss {last:.3f}); score it with: "

@@ -1,6 +1,7 @@
 """Where a model or adapter comes from, and whether it can be had here.
 
-A reference is a local directory or a Hugging Face hub id (with a revision).
+A reference is a local directory, a local GGUF file (a base model only; see
+``gguf.py``) or a Hugging Face hub id (with a revision).
 These checks are cheap and torch-free: ``bench list`` runs them. They look at
 the local directory or the hub's local cache, and only when the files are not
 there do they ask whether the hub can be reached at all (one short socket
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import socket
@@ -37,10 +39,15 @@ class Source:
     def parse(cls, ref: str | Path, revision: str | None = None) -> Source:
         text = str(ref)
         path = Path(text).expanduser()
-        looks_local = text.startswith(("/", "./", "../", "~")) or text.count("/") > 1
+        looks_local = text.startswith(("/", "./", "../", "~")) or text.count("/") > 1 \
+            or text.lower().endswith(".gguf")
         if path.exists() or looks_local:
             return cls(str(path), None, path)
         return cls(text, revision, None)
+
+    @property
+    def is_gguf(self) -> bool:
+        return self.local is not None and self.local.suffix.lower() == ".gguf"
 
     @property
     def label(self) -> str:
@@ -48,6 +55,8 @@ class Source:
 
     def file(self, name: str) -> Path | None:
         """A file of this source if it is on disk (locally or in the hub cache)."""
+        if self.is_gguf:
+            return None
         if self.local is not None:
             candidate = self.local / name
             return candidate if candidate.is_file() else None
@@ -55,7 +64,8 @@ class Source:
 
 
 def hf_token() -> str | None:
-    """HF_TOKEN, or the token saved by ``hf auth login``."""
+    """HF_TOKEN, or the token saved by ``hf auth login``: the one place every
+    loader (tokenizer, model, adapter, upload) gets its token from."""
     token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
     if token:
         return token
@@ -98,6 +108,16 @@ def weights_present(src: Source, kind: str) -> bool:
     return any(src.file(n) is not None for n in MODEL_FILES)
 
 
+def hub_kwargs(src: Source) -> dict[str, object]:
+    """What every ``from_pretrained`` of a hub source is given: its revision, the
+    token, and ``local_files_only`` when the hub is off (``HF_HUB_OFFLINE``) or
+    unreachable, so weights already in the cache load without the network."""
+    if src.local is not None:
+        return {}
+    return {"revision": src.revision, "token": hf_token(),
+            "local_files_only": not hub_reachable()}
+
+
 def hub_reachable() -> bool:
     """Can this machine open a connection to the hub? (HF_HUB_OFFLINE says no.)"""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
@@ -119,6 +139,15 @@ def _can_connect(host: str, port: int) -> bool:
 def problems(src: Source, kind: str) -> list[str]:
     """What stops loading ``src`` here (empty when nothing does)."""
     what = "adapter" if kind == "adapter" else "model"
+    if src.is_gguf:
+        assert src.local is not None
+        if kind == "adapter":
+            return [f"adapter {src.local} is a GGUF file: adapters are peft directories"]
+        if not src.local.is_file():
+            return [f"model file {src.local} does not exist"]
+        if importlib.util.find_spec("gguf") is None:
+            return [f"{src.local.name} is a GGUF file: reading it needs `pip install gguf`"]
+        return []
     if src.local is not None:
         if not src.local.is_dir():
             return [f"{what} directory {src.local} does not exist"]
@@ -144,6 +173,9 @@ def content_digest(src: Source, kind: str) -> str | None:
     adapter weights (small), or a model's config plus its weight file names and
     sizes (hashing 16 GB would not be cheap). None for hub sources: the id and
     revision identify those."""
+    if src.is_gguf and src.local is not None and src.local.is_file():
+        stat = src.local.stat()
+        return hashlib.sha256(f"{src.local.name}:{stat.st_size}".encode()).hexdigest()[:16]
     if src.local is None or not src.local.is_dir():
         return None
     digest = hashlib.sha256()

@@ -1,15 +1,16 @@
-"""QLoRA fine-tuning: the seed project's training notebook as a function.
+"""QLoRA fine-tuning (``bench train qlora``): the seed project's training
+notebook as a trainer with its own configuration.
 
-LoRA (peft) on a 4-bit base with a plain transformers Trainer. The loss is
-computed only on the tokens after ``Price is $`` (completion-only masking, done
-here from the tokenizer's character offsets rather than by searching for the
-template's token ids, which tokenise differently in context).
+``TrainConfig`` holds every fine-tuning setting (each a ``--param``);
+``QLoRATrainer`` picks the training rows, checks memory and precision before
+loading, trains LoRA (peft) on the base with a plain transformers Trainer, and
+saves the adapter with a ``training.json`` record. The loss is on the price
+tokens only (``examples.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import inspect
 import math
@@ -19,7 +20,8 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -27,34 +29,66 @@ from typing import Any
 from bench.errors import BenchError
 from bench.fsutil import atomic_write_json
 from bench.types import Example
-from predictors.qlora import loading
+from predictors.qlora import loading, memory, sources
+from predictors.qlora.examples import PadCollator, data_digest, encode_examples
 from predictors.qlora.loading import FallbackWarning, Plan
 from predictors.qlora.sources import Source
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyperparameters; defaults are the published run's."""
+    """Fine-tuning settings, each a ``bench train qlora --param``; defaults are
+    the published run's."""
 
+    # -- what to learn from, and where the adapter goes
+    train_size: int | None = None  # a sample of the training pool (all when None)
+    include_extra: bool = False  # add train-extra.jsonl to the pool
+    seed: int = 42
+    output_dir: Path | None = None  # default: <cache>/models/qlora/pricer-<time>
+    push_to_hub: str | None = None  # a private hub repo to upload the adapter to
+    # -- LoRA
     lora_r: int = 32
     lora_alpha: int = 64
     lora_dropout: float = 0.1
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    target_modules: str = "q_proj,k_proj,v_proj,o_proj"
+    # -- optimisation
     optimizer: str = "paged_adamw_32bit"
     lr: float = 1e-4
     lr_scheduler: str = "cosine"
     warmup_ratio: float = 0.03
     weight_decay: float = 0.001
     max_grad_norm: float = 0.3
-    group_by_length: bool = True
-    batch_size: int = 4
+    train_batch_size: int = 4
     grad_accum: int = 1
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
     max_length: int = 182
-    seed: int = 42
+    group_by_length: bool = True
+    gradient_checkpointing: bool = False  # off, as published; saves memory, costs time
     logging_steps: int = 10
-    gradient_checkpointing: bool = True  # on quantised bases only
+
+    def __post_init__(self) -> None:
+        if self.train_batch_size < 1 or self.grad_accum < 1 or self.max_length < 8:
+            raise ValueError("train_batch_size and grad_accum must be at least 1, "
+                             "max_length at least 8")
+        if not self.modules:
+            raise ValueError("target_modules names no module")
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        return tuple(m.strip() for m in self.target_modules.split(",") if m.strip())
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The settings that shape the adapter, for ``training.json``."""
+        out = asdict(self)
+        for key in ("output_dir", "push_to_hub"):
+            out.pop(key)
+        out["target_modules"] = list(self.modules)
+        return out
 
 
 @dataclass
@@ -64,72 +98,6 @@ class TrainResult:
     examples_dropped: int
     loss_curve: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def training_text(example: Example) -> str:
-    """The hub's ``text``: the prompt and the price rounded to dollars, ``NNN.00``."""
-    return f"{example.product.prompt}{round(example.price)}.00"
-
-
-def data_digest(examples: Sequence[Example]) -> str:
-    digest = hashlib.sha256()
-    for ex in examples:
-        digest.update(training_text(ex).encode())
-        digest.update(b"\x00")
-    return "sha256:" + digest.hexdigest()
-
-
-def encode_examples(tokenizer: Any, examples: Sequence[Example],
-                    max_length: int) -> tuple[list[dict[str, list[int]]], int]:
-    """Token ids and labels; labels are -100 up to the end of the prompt.
-
-    Returns the encoded rows and how many were dropped because truncation to
-    ``max_length`` cut off every price token (nothing left to learn from).
-    """
-    prompts = [ex.product.prompt for ex in examples]
-    texts = [training_text(ex) for ex in examples]
-    if tokenizer.is_fast:
-        enc = tokenizer(texts, truncation=True, max_length=max_length,
-                        return_offsets_mapping=True)
-        starts = [
-            [i for i, (_, end) in enumerate(offsets) if end > len(p)]
-            for offsets, p in zip(enc["offset_mapping"], prompts, strict=True)
-        ]
-    else:  # no offsets: count the prompt's own tokens
-        enc = tokenizer(texts, truncation=True, max_length=max_length)
-        starts = [list(range(len(tokenizer(p)["input_ids"]), len(ids)))
-                  for p, ids in zip(prompts, enc["input_ids"], strict=True)]
-    rows, dropped = [], 0
-    for ids, answer in zip(enc["input_ids"], starts, strict=True):
-        answer = [i for i in answer if i < len(ids)]
-        if not answer:
-            dropped += 1
-            continue
-        labels = [-100] * len(ids)
-        for i in answer:
-            labels[i] = ids[i]
-        rows.append({"input_ids": list(ids), "labels": labels})
-    return rows, dropped
-
-
-class PadCollator:
-    """Right-pads a batch: pad id for inputs, -100 for labels, 0 in the mask."""
-
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
-
-    def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, Any]:
-        import torch
-
-        width = max(len(r["input_ids"]) for r in rows)
-        ids, labels, mask = [], [], []
-        for r in rows:
-            gap = width - len(r["input_ids"])
-            ids.append(r["input_ids"] + [self.pad_id] * gap)
-            labels.append(r["labels"] + [-100] * gap)
-            mask.append([1] * len(r["input_ids"]) + [0] * gap)
-        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
-                "attention_mask": torch.tensor(mask)}
 
 
 def _optimizer(name: str, plan: Plan) -> str:
@@ -180,25 +148,97 @@ def _report_to() -> list[str]:
     return []
 
 
-def train(
-    base: Source,
-    examples: Sequence[Example],
-    output_dir: Path,
-    plan: Plan,
-    config: TrainConfig,
-    *,
-    token: str | None = None,
-    data_fingerprint: str | None = None,
-    push_to_hub: str | None = None,
-) -> TrainResult:
-    """Fine-tune a LoRA adapter on ``examples``; save it with ``training.json``."""
+def precision(plan: Plan) -> str:
+    """Mixed precision for training: bf16 where the GPU supports it (Ampere and
+    later), else fp16 (T4, V100); none on CPU (float32)."""
+    if not plan.on_cuda:
+        return "float32"
+    import torch
+
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+
+
+class QLoRATrainer:
+    """Fine-tunes a LoRA adapter on ``base`` with ``config`` (``bench train qlora``)."""
+
+    def __init__(self, base: Source, config: TrainConfig, plan: Plan, *, ctx: Any = None):
+        self.base = base
+        self.config = config
+        self.plan = plan
+        self.ctx = ctx
+        self.data_fingerprint: str | None = None
+
+    def examples(self) -> list[Example]:
+        """The training pool (benchmark rows excluded), ``train_size`` of it if set."""
+        if self.ctx is None:
+            raise ValueError("training needs data: run through `bench train qlora`")
+        c = self.config
+        examples, fp = self.ctx.train_examples(include_extra=c.include_extra,
+                                               size=c.train_size, seed=c.seed)
+        self.data_fingerprint = fp
+        return examples
+
+    def output_dir(self) -> Path:
+        if self.config.output_dir:
+            return Path(self.config.output_dir)
+        stamp = datetime.now().strftime("%Y-%m-%d_%H.%M.%S")
+        root = Path(self.ctx.models_dir) / "qlora" if self.ctx is not None else Path("runs")
+        return root / f"pricer-{stamp}"
+
+    def runtime_plan(self) -> Plan:
+        """The plan checked against torch, in the training precision."""
+        plan = loading.check_runtime(self.plan)
+        if plan.on_cuda:
+            chosen = precision(plan)
+            dtype = plan.dtype if plan.quant == "none" and plan.dtype == "float32" else chosen
+            plan = Plan(plan.device, plan.quant, dtype, plan.notes, compute_dtype=chosen)
+        return plan
+
+    def check_memory(self, base: Source, plan: Plan) -> None:
+        """Refuse, with the figures, a fine-tune that would not fit (before loading)."""
+        config = loading.base_config(base)
+        c = self.config
+        est = memory.training_estimate(
+            config, quant=plan.quant, dtype=plan.dtype, batch=c.train_batch_size,
+            length=c.max_length, lora_r=c.lora_r, targets=len(c.modules),
+            checkpointing=c.gradient_checkpointing) if config else None
+        if plan.on_cuda:
+            import torch
+
+            index = torch.device(plan.device).index or 0
+            free, _ = torch.cuda.mem_get_info(index)
+            where = f"GPU memory ({torch.cuda.get_device_name(index)})"
+        else:
+            free, where = memory.available_ram_bytes(), "RAM"
+        reason = memory.refusal(est, free, where)
+        if reason:
+            raise BenchError(f"not fine-tuning {base.label}: {reason}; lower "
+                             "--param train_batch_size or max_length, or turn on "
+                             "gradient_checkpointing")
+
+    def fit(self, examples: Sequence[Example]) -> TrainResult:
+        """Train, save the adapter and ``training.json``; return what happened."""
+        problems = sources.problems(self.base, "model")
+        if problems:
+            raise BenchError(f"cannot fine-tune: {'; '.join(problems)}")
+        from predictors.qlora import gguf
+
+        base = gguf.model_source(self.base, self.ctx)
+        plan = self.runtime_plan()
+        self.check_memory(base, plan)
+        return _train(base, examples, self.output_dir(), plan, self.config,
+                      data_fingerprint=self.data_fingerprint)
+
+
+def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Plan,
+           config: TrainConfig, *, data_fingerprint: str | None) -> TrainResult:
     import torch
     import transformers
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import Trainer, TrainingArguments
 
     transformers.set_seed(config.seed)
-    tokenizer = loading.load_tokenizer(base, token, padding_side="right")
+    tokenizer = loading.load_tokenizer(base, padding_side="right")
     rows, dropped = encode_examples(tokenizer, examples, config.max_length)
     if not rows:
         raise BenchError("no training example keeps a price token within "
@@ -207,25 +247,25 @@ def train(
         warnings.warn(f"{dropped} examples dropped: their price lies beyond max_length="
                       f"{config.max_length} tokens", FallbackWarning, stacklevel=2)
 
-    model = loading.load_base_model(base, plan, token)
+    model = loading.load_base_model(base, plan)
+    checkpointing = config.gradient_checkpointing
     if plan.quant != "none":
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=config.gradient_checkpointing)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                      lora_dropout=config.lora_dropout,
-                      target_modules=list(config.target_modules),
+                      lora_dropout=config.lora_dropout, target_modules=list(config.modules),
                       bias="none", task_type="CAUSAL_LM")
     model.config.use_cache = False  # no KV cache while training (and checkpointing)
     model = get_peft_model(model, lora)
 
-    per_epoch = math.ceil(len(rows) / (config.batch_size * config.grad_accum))
+    per_epoch = math.ceil(len(rows) / (config.train_batch_size * config.grad_accum))
     total = config.max_steps if config.max_steps > 0 else math.ceil(per_epoch * config.epochs)
+    mixed = precision(plan) if plan.quant != "none" or plan.dtype != "float32" else "float32"
     args = TrainingArguments(
         output_dir=str(output_dir / "checkpoints"),
         run_name=output_dir.name,
         num_train_epochs=config.epochs,
         max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=config.train_batch_size,
         gradient_accumulation_steps=config.grad_accum,
         learning_rate=config.lr,
         lr_scheduler_type=config.lr_scheduler,
@@ -235,7 +275,10 @@ def train(
         save_strategy="no",
         report_to=_report_to(),
         seed=config.seed,
-        bf16=plan.on_cuda and plan.dtype == "bfloat16",
+        bf16=plan.on_cuda and mixed == "bfloat16",
+        fp16=plan.on_cuda and mixed == "float16",
+        gradient_checkpointing=checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
         use_cpu=not plan.on_cuda,
         remove_unused_columns=False,
         dataloader_num_workers=0,
@@ -257,18 +300,19 @@ def train(
     ]
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(output_dir))
+    steps = trainer.state.global_step
     meta = {
         "base": base.label,
         "base_revision": base.revision,
-        "hyperparameters": {**asdict(config), "optimizer_used": args.optim.value
+        "hyperparameters": {**config.hyperparameters(), "optimizer_used": args.optim.value
                             if hasattr(args.optim, "value") else str(args.optim),
-                            "total_steps": trainer.state.global_step},
-        "load": {"device": plan.device, "quant": plan.quant, "dtype": plan.dtype,
-                 "notes": list(plan.notes)},
+                            "total_steps": steps},
+        "load": {**plan.describe(), "mixed_precision": mixed},
         "data": {"fingerprint": data_fingerprint, "texts_sha256": data_digest(examples),
                  "examples": len(examples), "used": len(rows), "dropped": dropped},
         "loss_curve": curve,
         "train_seconds": round(seconds, 2),
+        "seconds_per_step": round(seconds / steps, 3) if steps else None,
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__,
                      "peft": metadata.version("peft")},
@@ -277,14 +321,15 @@ def train(
     checkpoints = output_dir / "checkpoints"  # save_strategy="no" leaves it empty
     if checkpoints.is_dir() and not any(checkpoints.iterdir()):
         checkpoints.rmdir()
-    if push_to_hub:
-        _push(model, output_dir, push_to_hub, token)
+    if config.push_to_hub:
+        _push(model, output_dir, config.push_to_hub)
     return TrainResult(output_dir, len(rows), dropped, curve, seconds)
 
 
-def _push(model: Any, output_dir: Path, repo_id: str, token: str | None) -> None:
+def _push(model: Any, output_dir: Path, repo_id: str) -> None:
     from huggingface_hub import HfApi
 
+    token = sources.hf_token()
     model.push_to_hub(repo_id, private=True, token=token)
     HfApi(token=token).upload_file(path_or_fileobj=str(output_dir / "training.json"),
                                    path_in_repo="training.json", repo_id=repo_id)
