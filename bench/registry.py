@@ -26,7 +26,7 @@ ENTRY_POINT_GROUP = "bench.predictors"
 # Extra modules to import for their @register/@price_predictor decorators,
 # comma-separated: predictors in a plain file, without packaging.
 PLUGINS_ENV = "BENCH_PLUGINS"
-KINDS = ("person", "classic", "frontier", "local-llm", "reference", "custom")
+KINDS = ("person", "classic", "frontier", "local-llm", "reference", "ensemble", "custom")
 # Built-in predictor modules: imported to run their @register decorators. Each
 # imports its heavy libraries lazily, so listing never loads torch or sklearn.
 BUILTIN_MODULES = (
@@ -35,6 +35,8 @@ BUILTIN_MODULES = (
     "predictors.classic",
     "predictors.frontier",
     "predictors.qlora",
+    "predictors.retrieval",
+    "predictors.ensemble",
 )
 
 

@@ -136,7 +136,15 @@ def _run_info(predictor: Predictor, test_set: TestSet, spec: str, kind: str,
         "git_commit": provenance.git_commit(),
         "created_at": previous.get("created_at", provenance.now()),
         "timings": previous.get("timings", {}),
+        **_details(predictor),
     }
+
+
+def _details(predictor: Predictor) -> dict[str, Any]:
+    """What a predictor reports about itself once prepared (an ensemble's weights):
+    the optional ``run_details() -> dict``, kept in run.json as ``details``."""
+    describe = getattr(predictor, "run_details", None)
+    return {"details": dict(describe())} if callable(describe) else {}
 
 
 def _totals(done: dict[int, Record], scope: dict[int, float]) -> dict[str, Any]:
