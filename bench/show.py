@@ -153,6 +153,8 @@ def details_lines(details: object) -> list[str]:
             pad = "  " * depth
             if isinstance(value, dict):
                 lines += [f"{pad}{key}:", *walk(value, depth + 1)]
+            elif isinstance(value, list) and len(value) > 10:
+                lines.append(f"{pad}{key}: [{len(value)} items]")
             else:
                 shown = f"{value:.4g}" if isinstance(value, float) else str(value)
                 lines.append(f"{pad}{key}: {shown[:200]}")
