@@ -84,6 +84,7 @@ class TrainingIndex:
     rows_fingerprint: str
     build_s: float = 0.0
     loaded_from: Path | None = None
+    reused: bool = False  # read back from the store, not built
     _by_text: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -144,7 +145,7 @@ def build_index(examples: Sequence[Example], embedder: Embedder,
         vectors = np.load(io.BytesIO(saved.read("vectors.npy")), allow_pickle=False)
         if vectors.shape[0] == len(texts):
             return TrainingIndex(examples, VectorIndex(vectors), embedder, fp,
-                                 time.perf_counter() - started, saved.directory)
+                                 time.perf_counter() - started, saved.directory, reused=True)
     vectors = embedder.embed(texts, desc="embedding training rows")
     where = None
     if store is not None:
