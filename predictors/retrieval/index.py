@@ -59,15 +59,11 @@ class VectorIndex:
             return sims, rows
         for start in range(0, len(queries), QUERY_CHUNK):
             scores = queries[start : start + QUERY_CHUNK] @ self.vectors.T
-            if k < n:
-                # Everything tied with the k-th score, then an exact order.
-                part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-                kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+            # The k-th largest score per query (a partial sort of the values),
+            # then everything at or above it in an exact order.
+            kth = np.partition(scores, n - k, axis=1)[:, n - k] if k < n else None
             for i, row in enumerate(scores):
-                if k < n:
-                    candidates = np.flatnonzero(row >= kth[i])
-                else:
-                    candidates = np.arange(n)
+                candidates = np.flatnonzero(row >= kth[i]) if kth is not None else np.arange(n)
                 order = np.lexsort((candidates, -row[candidates]))[:k]
                 rows[start + i] = candidates[order]
                 sims[start + i] = row[candidates[order]]
