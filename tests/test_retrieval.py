@@ -247,3 +247,14 @@ def test_rag_dry_run_counts_the_longer_prompts(server, ctx):
     assert with_context["requests"] == plain["requests"] == 5
     assert with_context["input_tokens"] > 2 * plain["input_tokens"]
     assert not server.requests  # nothing sent
+
+
+def test_an_embedding_model_that_cannot_load_here_says_why(ctx, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("BENCH_EMBEDDING_MODEL", raising=False)
+    hub = KnnPredictor(ctx).unavailable()
+    assert hub and "not downloaded" in hub and "embedding_model=FOLDER" in hub
+    missing = KnnPredictor(ctx, embedding_model="/no/such/model-folder").unavailable()
+    assert missing and "does not exist" in missing
+    monkeypatch.setenv("BENCH_EMBEDDING_MODEL", MODEL)
+    assert KnnPredictor(ctx).unavailable() is None

@@ -56,6 +56,36 @@ def missing_library() -> str | None:
     return None
 
 
+def model_problem(model: str | None = None) -> str | None:
+    """Why the embedding model cannot be loaded here (None when it can): the
+    library, a folder that is not a model, or a hub model neither downloaded
+    nor downloadable."""
+    reason = missing_library()
+    if reason:
+        return reason
+    model = model or default_model()
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "modules.json").exists() and not (path / "config.json").exists():
+            return f"{path} is not a sentence-transformers model folder"
+        return None
+    if model.startswith(("/", ".", "~")) or model.count("/") > 1:
+        return f"embedding model folder {model} does not exist"
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        if isinstance(try_to_load_from_cache(model, "modules.json"), str):
+            return None
+    except Exception:  # a malformed id: let loading say what is wrong
+        return None
+    from predictors.qlora.sources import hub_reachable
+
+    if hub_reachable():
+        return None
+    return (f"the embedding model {model} is not downloaded and the hub cannot be reached: "
+            f"pass --param embedding_model=FOLDER or set {MODEL_ENV}")
+
+
 def model_identity(model: str) -> str:
     """What names a model's vectors: the hub id, or a local folder's content digest
     (so a moved or renamed copy of the same weights shares its stored vectors)."""

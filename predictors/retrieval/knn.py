@@ -108,7 +108,7 @@ class KnnPredictor(ClassicPredictor):
         return parts
 
     def unavailable(self) -> str | None:
-        return embeddings.missing_library()
+        return embeddings.model_problem(self.embedding_model)
 
     def _models_dir(self) -> Path | None:
         return self.ctx.models_dir if self.ctx is not None else None

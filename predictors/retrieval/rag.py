@@ -113,7 +113,8 @@ class _Rag:
     # -- the harness's hooks ------------------------------------------------------------
 
     def unavailable(self) -> str | None:
-        return embeddings.missing_library() or super().unavailable()  # type: ignore[misc]
+        return (super().unavailable()  # type: ignore[misc]
+                or embeddings.model_problem(self.embedding_model))
 
     def prepare(self) -> None:
         super().prepare()  # type: ignore[misc]
