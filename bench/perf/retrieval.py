@@ -164,11 +164,13 @@ def loo_grid(ctx: Any, model: str | None) -> None:
     index = build_index(examples, Embedder(model, ctx.cache_dir), ctx.models_dir)
     rows = list(range(len(examples)))
     print(f"knn leave-one-out MAE on the training pool ({len(rows)} rows; no test item):")
-    temps = (0.02, 0.05, 0.1, 1e9)
+    temps, ks = (0.01, 0.02, 0.05, 0.1, 1e9), (1, 3, 5, 10, 20, 40)
+    grid = loo_mae(index, rows, ks, temps)
     print("   k  " + "  ".join(f"T={t:<6g}" if t < 1e8 else "uniform " for t in temps))
-    for k in (1, 3, 5, 10, 20, 40):
-        line = [f"${loo_mae(index, rows, k, t):7.2f}" for t in temps]
-        print(f"  {k:>2}  " + "  ".join(f"{v:<8}" for v in line))
+    for k in ks:
+        print(f"  {k:>2}  " + "  ".join(f"${grid[(k, t)]:<7.2f}" for t in temps))
+    k, t = min(grid, key=lambda kt: (grid[kt], kt))
+    print(f"  best: k={k}, temperature={t:g} (${grid[(k, t)]:.2f})")
 
 
 def scores(args: argparse.Namespace, ctx: Any) -> None:

@@ -58,17 +58,22 @@ class KnnModel:
                                    self.temperature) for pairs in found]
 
 
-def loo_mae(index: TrainingIndex, rows: Sequence[int], k: int, temperature: float) -> float:
-    """Leave-one-out MAE in dollars on ``rows`` of the index (each row's own
-    entry excluded from its neighbours)."""
+def loo_mae(index: TrainingIndex, rows: Sequence[int], ks: Sequence[int],
+            temperatures: Sequence[float]) -> dict[tuple[int, float], float]:
+    """Leave-one-out MAE in dollars on ``rows`` of the index (each row's own entry
+    excluded from its neighbours), for every (k, temperature); one search."""
     examples = index.examples
     prices = index.prices
-    found = index.neighbours([document(examples[r].product) for r in rows], k,
+    found = index.neighbours([document(examples[r].product) for r in rows], max(ks),
                              exclude_self=True)
-    errors = [abs(weighted_log_price([prices[j] for j, _ in pairs], [s for _, s in pairs],
-                                     temperature) - examples[r].price)
-              for r, pairs in zip(rows, found, strict=True)]
-    return sum(errors) / len(errors)
+    out = {}
+    for k in ks:
+        for t in temperatures:
+            errors = [abs(weighted_log_price([prices[j] for j, _ in pairs[:k]],
+                                             [s for _, s in pairs[:k]], t) - examples[r].price)
+                      for r, pairs in zip(rows, found, strict=True)]
+            out[(k, t)] = sum(errors) / len(errors)
+    return out
 
 
 @register("knn", kind="classic")
