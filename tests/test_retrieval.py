@@ -258,3 +258,21 @@ def test_an_embedding_model_that_cannot_load_here_says_why(ctx, monkeypatch):
     assert missing and "does not exist" in missing
     monkeypatch.setenv("BENCH_EMBEDDING_MODEL", MODEL)
     assert KnnPredictor(ctx).unavailable() is None
+
+
+def test_leave_one_out_never_uses_a_row_as_its_own_neighbour(ctx):
+    from predictors.retrieval.knn import loo_mae
+
+    examples, _ = ctx.train_examples(size=TRAIN_SIZE)
+    index = build_index(examples, Embedder(MODEL, ctx.cache_dir), ctx.models_dir)
+    rows = list(range(20))
+    grid = loo_mae(index, rows, (1, 3), (0.05,))
+    vectors = index.index.vectors
+    errors = []
+    for r in rows:
+        scores = vectors @ vectors[r]
+        scores[r] = -np.inf  # itself excluded
+        nearest = int(np.argmax(scores))
+        errors.append(abs(round(examples[nearest].price, 6) - examples[r].price))
+    assert grid[(1, 0.05)] == pytest.approx(sum(errors) / len(errors), rel=1e-6)
+    assert set(grid) == {(1, 0.05), (3, 0.05)}
