@@ -19,7 +19,8 @@ from predictors.ensemble.predictor import EnsemblePredictor
 from tests.conftest import DATA_DIR
 
 # Cheap members: the constant floor and the linear model on a 300-row sample.
-PARAMS = {"members": "constant,linear", "slice_size": "60", "linear.train_size": "300"}
+PARAMS = {"members": "constant,linear", "slice_size": "60",
+          "member_params": "linear.train_size=300"}
 
 
 @pytest.fixture
@@ -52,7 +53,11 @@ def test_member_parameters_and_bad_members_are_one_clear_error(ctx):
     for bad, match in (({"members": "linear"}, "at least two"),
                        ({"members": "linear,linear"}, "twice"),
                        ({"members": "linear,ensemble"}, "its own member"),
-                       ({"members": "linear,constant", "knn.k": "3"}, "MEMBER.KEY")):
+                       ({"members": "linear,constant", "member_params": "knn.k=3"},
+                        "MEMBER.KEY"),
+                       ({"members": "linear,constant", "member_params": "linear.alpha"},
+                        "MEMBER.KEY"),
+                       ({"members": "linear,constant", "colour": "red"}, "no parameter")):
         with pytest.raises(BenchError, match=match):
             registry.build("ensemble", bad, ctx)
 

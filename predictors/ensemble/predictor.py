@@ -1,7 +1,8 @@
 """``ensemble``: a learned blend of member predictors named as specs.
 
     bench run ensemble --param members=linear,random-forest,xgboost,knn
-    bench run ensemble --param members=xgboost,knn,rag:gpt-4o-mini --param knn.k=20
+    bench run ensemble --param members=xgboost,knn,rag:gpt-4o-mini \
+        --param "member_params=knn.k=20;rag.k=10"
 
 1. A validation slice of ``slice_size`` rows is drawn (seeded) from the
    training pool (``train.jsonl``, test rows already removed): never a scored
@@ -18,7 +19,8 @@
 
 On the items scored, each member predicts and the blend combines them; an item
 that a member could not answer is no answer (with that member's reason).
-Member parameters are ``--param MEMBER.KEY=VALUE`` (``knn.k=20``).
+Member parameters are ``--param member_params=MEMBER.KEY=VALUE;...``
+(``knn.k=20;linear.train_size=500``).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class EnsemblePredictor:
     batch_size = 1024
 
     def __init__(self, members: str = DEFAULT_MEMBERS, slice_size: int = 500, seed: int = 42,
-                 blend: str = "auto", ctx: Any = None, **member_params: str):
+                 blend: str = "auto", member_params: str = "", ctx: Any = None):
         specs = [s.strip() for s in members.split(",") if s.strip()]
         if len(specs) < 2:
             raise ValueError(f"members must name at least two predictors, not {members!r}")
@@ -60,12 +62,14 @@ class EnsemblePredictor:
             raise ValueError(f"blend must be auto, {', '.join(blending.FORMS)}, not {blend!r}")
         self.specs = specs
         self.params: dict[str, dict[str, str]] = {s: {} for s in specs}
-        for key, value in member_params.items():
-            owner, sep, param = key.rpartition(".")
+        self.member_params = member_params
+        for pair in filter(None, (p.strip() for p in member_params.split(";"))):
+            key, eq, value = pair.partition("=")
+            owner, sep, param = key.strip().rpartition(".")
             match = [s for s in specs if owner in (s, parse_spec(s)[0])] if sep else []
-            if not match or not param:
-                raise ValueError(f"unknown parameter {key!r}: member parameters are "
-                                 f"MEMBER.KEY=VALUE with MEMBER one of {', '.join(specs)}")
+            if not match or not param or not eq:
+                raise ValueError(f"bad member parameter {pair!r}: member_params is "
+                                 f"MEMBER.KEY=VALUE;... with MEMBER one of {', '.join(specs)}")
             for spec in match:
                 self.params[spec][param] = str(value)
         self.name = "ensemble"
