@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _context(args: argparse.Namespace, with_test_set: bool = True) -> Context:
     ctx = Context(data_dir=getattr(args, "data_dir", None),
-                  use_cache=not getattr(args, "no_cache", False))
+                  use_cache=not getattr(args, "no_cache", False),
+                  results_dir=getattr(args, "results_dir", None))
     if with_test_set:
         test = getattr(args, "test", None)
         ctx.test_set = load_test_set(ctx.data_dir, test) if test else ctx.benchmark

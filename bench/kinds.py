@@ -6,11 +6,13 @@ from here, so a new kind is added in one place.
 
 from __future__ import annotations
 
-KINDS = ("person", "classic", "frontier", "local-llm", "reference", "custom")
+KINDS = ("person", "classic", "frontier", "local-llm", "reference", "ensemble", "custom")
 LABELS = {"person": "person", "classic": "classic", "frontier": "frontier API",
-          "local-llm": "local LLM", "reference": "recorded reference", "custom": "custom"}
+          "local-llm": "local LLM", "reference": "recorded reference", "ensemble": "ensemble",
+          "custom": "custom"}
 COLOURS = {"person": "#8c564b", "classic": "#1f77b4", "frontier": "#9467bd",
-           "local-llm": "#2ca02c", "reference": "#7f7f7f", "custom": "#bcbd22"}
+           "local-llm": "#2ca02c", "reference": "#7f7f7f", "ensemble": "#ff7f0e",
+           "custom": "#bcbd22"}
 
 
 def label(kind: str) -> str:

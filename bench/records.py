@@ -161,6 +161,7 @@ class RunInfo:
     metrics: Scores | None = None
     limit: int | None = None  # the --limit the metrics were computed under
     rescored_at: str | None = None
+    details: dict[str, Any] | None = None  # what the predictor reports once prepared
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     @property
@@ -199,7 +200,7 @@ class RunInfo:
                  "data_fingerprint", "data_source", "git_commit", "created_at", "status",
                  "started_at", "updated_at", "finished_at", "rescored_at")
         values: dict[str, Any] = {name: _check(data.get(name), str, name) for name in texts}
-        for name in ("params", "fingerprint", "versions"):
+        for name in ("params", "fingerprint", "versions", "details"):
             values[name] = _mapping(data.get(name), name)
         version = _check(data.get("version"), int, "version")
         values["version"] = VERSION if version is None else version

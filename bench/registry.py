@@ -42,6 +42,8 @@ BUILTIN_MODULES = (
     "predictors.classic",
     "predictors.frontier",
     "predictors.qlora",
+    "predictors.retrieval",
+    "predictors.ensemble",
 )
 
 

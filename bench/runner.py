@@ -127,6 +127,7 @@ def _run_info(predictor: Predictor, test_set: TestSet, spec: str, kind: str,
         git_commit=provenance.git_commit(),
         created_at=previous.created_at or provenance.now(),
         timings=previous.timings or Timings(),
+        details=caps.run_details(),
     )
 
 

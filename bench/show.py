@@ -132,6 +132,7 @@ def report(entry: Entry, rows: dict[int, Row] | None, count: int = 10,
         out += ["", f"no answer: {len(unanswered)} item(s) {shown}".rstrip()
                 + (f" ({'; '.join(sorted(why))[:200]})" if why else "")
                 + (f"; {missing} never asked" if missing > 0 else "")]
+    out += details_lines(entry.info.details)
     out += ["", "By true price", _groups_table(entry.price_bands(), "price")]
     groups = entry.category_groups()
     if groups is not None:
@@ -139,6 +140,28 @@ def report(entry: Entry, rows: dict[int, Row] | None, count: int = 10,
     elif rows is None:
         out += ["", "(titles and categories: test rows not found here; pass --data-dir)"]
     return "\n".join(out)
+
+
+def details_lines(details: object) -> list[str]:
+    """The ``details`` a predictor recorded in run.json (an ensemble's weights), as
+    indented ``key: value`` lines; nested mappings indent further."""
+    if not isinstance(details, dict) or not details:
+        return []
+
+    def walk(obj: dict, depth: int) -> list[str]:
+        lines = []
+        for key, value in obj.items():
+            pad = "  " * depth
+            if isinstance(value, dict):
+                lines += [f"{pad}{key}:", *walk(value, depth + 1)]
+            elif isinstance(value, list) and len(value) > 10:
+                lines.append(f"{pad}{key}: [{len(value)} items]")
+            else:
+                shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+                lines.append(f"{pad}{key}: {shown[:200]}")
+        return lines
+
+    return ["", "Details (run.json)", *walk(details, 1)]
 
 
 # -- bench compare --------------------------------------------------------------

@@ -97,6 +97,9 @@ class BasePredictor:
       default: the predictor is not trainable.
     - ``training_examples()``: the rows ``fit`` should use. Default ``None``:
       the context's training pool.
+    - ``run_details()``: a JSON-able dict the predictor reports about itself once
+      prepared (an ensemble's weights), kept in ``run.json`` as ``details`` and
+      shown by ``bench show``. Default ``None``: nothing to report.
     """
 
     name: str = ""
@@ -126,6 +129,9 @@ class BasePredictor:
         raise NotImplementedError(f"{type(self).__name__} is not trainable")
 
     def training_examples(self) -> Sequence[Example] | None:
+        return None
+
+    def run_details(self) -> dict[str, Any] | None:
         return None
 
 
@@ -197,6 +203,11 @@ class Capabilities:
     def training_examples(self) -> Sequence[Example] | None:
         method = self._method("training_examples")
         return method() if method else None
+
+    def run_details(self) -> dict[str, Any] | None:
+        method = self._method("run_details")
+        body = method() if method else None
+        return dict(body) if body else None
 
 
 def capabilities(predictor: Any) -> Capabilities:

@@ -3,7 +3,6 @@ always were; old, foreign or damaged files never crash a reader"""
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 
