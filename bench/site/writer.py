@@ -62,6 +62,7 @@ def shell(page: str, title: str) -> str:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="bench site">
+<link rel="icon" href="data:,">
 <title>{html.escape(title)} · pricer-bench</title>
 <link rel="stylesheet" href="assets/site.css">
 <script src="assets/site.js" defer></script>
