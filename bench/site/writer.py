@@ -55,7 +55,8 @@ def data_script(key: str, payload: Any) -> str:
 
 
 def shell(page: str, title: str) -> str:
-    """The HTML of one page: the page code renders it from the data files."""
+    """The HTML of one page: the page code renders it from the data files (and loads
+    the Vega libraries itself once the tables are on screen)."""
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -67,7 +68,6 @@ def shell(page: str, title: str) -> str:
 <link rel="stylesheet" href="assets/site.css">
 <script src="assets/site.js" defer></script>
 <script src="data/index.js" defer></script>
-<script src="assets/vega.js" defer></script>
 </head>
 <body data-page="{page}">
 <header><nav><a href="index.html">pricer-bench leaderboard</a>
