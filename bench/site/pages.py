@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench import breakdown, metrics
-from bench.site.source import Run, TestSetRuns, pair_table
+from bench.site.source import Run, TestSetRuns
 from bench.store import slug
 
 CHUNK = 250  # items per text/guesses file
@@ -151,7 +151,3 @@ def chunks(group: TestSetRuns, listing: dict[str, Any]) -> list[dict[str, Any]]:
                     "band": [[_band(r.answers.get(i), r.truth.get(i)) for r in group.runs]
                              for i in part]})
     return out
-
-
-def all_pairs(group: TestSetRuns) -> dict[tuple[str, str], dict[str, Any]]:
-    return pair_table(group.runs)

@@ -8,6 +8,8 @@ and ``bench compare`` print), each with its leaderboard row and the test rows
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,19 +76,74 @@ def paired(a: Run, b: Run) -> metrics.Paired:
     return metrics.paired({**a.truth, **b.truth}, a.answers, b.answers)
 
 
-def pair_table(runs: Sequence[Run]) -> dict[tuple[str, str], dict[str, Any]]:
+class PairTable:
     """The paired comparison of every ordered pair, computed once per unordered pair.
 
     B against A is A against B with the signs swapped: the bootstrap means of
     ``-d`` are the negated means of ``d``, so its interval is ``[-hi, -lo]``.
+    Pairs are taken in order of how many items both answered, so those of one
+    size share their bootstrap draws (``bench.metrics``). With many pairs they
+    are split over ``workers`` forked processes (None: one per CPU, up to 4)
+    that start at once, so the caller writes other pages meanwhile; ``result``
+    waits for them.
     """
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    for i, a in enumerate(runs):
-        for b in runs[i + 1:]:
-            p = paired(a, b)
-            out[(a.predictor, b.predictor)] = p.as_dict()
-            out[(b.predictor, a.predictor)] = _reversed(p)
-    return out
+
+    def __init__(self, runs: Sequence[Run], workers: int | None = None):
+        self.runs = runs
+        answered = [frozenset(i for i, g in r.answers.items() if g is not None) for r in runs]
+        self.pairs = [(i, j) for _, i, j in sorted(
+            (len(answered[i] & answered[j]), i, j) for i in range(len(runs))
+            for j in range(i + 1, len(runs)))]
+        workers = min(os.cpu_count() or 1, 4) if workers is None else workers
+        self._pool: Any = None
+        self._pending: Any = None
+        if workers > 1 and len(self.pairs) >= PARALLEL_FROM \
+                and "fork" in mp.get_all_start_methods():
+            global _RUNS
+            _RUNS = runs  # forked workers inherit it: nothing is pickled but indices
+            size = -(-len(self.pairs) // workers)
+            chunks = [self.pairs[k:k + size] for k in range(0, len(self.pairs), size)]
+            self._pool = mp.get_context("fork").Pool(len(chunks))
+            self._pending = self._pool.map_async(_pairs_of, chunks)
+            _RUNS = None
+
+    def result(self) -> dict[tuple[str, str], dict[str, Any]]:
+        if self._pool is not None:
+            try:
+                found = [p for part in self._pending.get() for p in part]
+            finally:
+                self._pool.close()
+                self._pool.join()
+                self._pool = None
+        else:
+            found = [paired(self.runs[i], self.runs[j]) for i, j in self.pairs]
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for (i, j), p in zip(self.pairs, found, strict=True):
+            a, b = self.runs[i].predictor, self.runs[j].predictor
+            out[(a, b)] = p.as_dict()
+            out[(b, a)] = _reversed(p)
+        return out
+
+    def close(self) -> None:
+        """Stop the workers (when the build fails before ``result``)."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+
+def pair_table(runs: Sequence[Run], workers: int | None = None
+               ) -> dict[tuple[str, str], dict[str, Any]]:
+    return PairTable(runs, workers).result()
+
+
+PARALLEL_FROM = 200  # pairs; fewer are quicker in one process
+_RUNS: Sequence[Run] | None = None  # what forked workers read (never pickled)
+
+
+def _pairs_of(chunk: list[tuple[int, int]]) -> list[metrics.Paired]:
+    assert _RUNS is not None
+    return [paired(_RUNS[i], _RUNS[j]) for i, j in chunk]
 
 
 def _reversed(p: metrics.Paired) -> dict[str, Any]:

@@ -133,15 +133,19 @@ def build(results_dir: Path, output: Path, data_dir: Path | None = None) -> Buil
     for group in groups:
         base = f"data/{ts_slugs[group.name]}"
         p_slugs = pages.slugs([r.predictor for r in group.runs])
-        listing = pages.items(group, p_slugs)
-        out.data(f"{base}/items.js", listing)
-        out.data(f"{base}/leaderboard.js", pages.leaderboard(group, p_slugs, listing))
-        pairs = pages.all_pairs(group)
+        table = source.PairTable(group.runs)  # may work in other processes meanwhile
+        try:
+            listing = pages.items(group, p_slugs)
+            out.data(f"{base}/items.js", listing)
+            out.data(f"{base}/leaderboard.js", pages.leaderboard(group, p_slugs, listing))
+            for n, chunk in enumerate(pages.chunks(group, listing)):
+                out.data(f"{base}/text/{n}.js", chunk)
+            pairs = table.result()
+        finally:
+            table.close()
         for run in group.runs:
             out.data(f"{base}/p/{p_slugs[run.predictor]}.js",
                      pages.predictor(run, group, listing, pairs, p_slugs))
-        for n, chunk in enumerate(pages.chunks(group, listing)):
-            out.data(f"{base}/text/{n}.js", chunk)
     for name, (page, title) in PAGES.items():
         out.text(name, shell(page, title))
     out.prune()
