@@ -155,17 +155,24 @@ function vega() {
   return vegaLoading;
 }
 
-const charts = [];
+// One chart a page. A re-render whose chart data are unchanged (a sort, another page of
+// the table) moves the drawn chart into the new page instead of drawing it again.
+let kept = null;  // { key, node, view }
+function chartBox(id, key) {
+  if (kept && kept.key === key && kept.node.id === id) return kept.node;
+  if (kept && kept.view) kept.view.finalize();
+  kept = { key, node: el("div", { class: "chart", id }), view: null };
+  return kept.node;
+}
 async function chart(holder, spec, datasets) {
   markOnce("bench:interactive");  // the page's tables and controls are in place
+  if (kept.node !== holder || kept.view) return;  // already drawn
   const embed = await vega();
   const full = { ...spec, datasets: { ...(spec.datasets || {}), ...datasets } };
   const result = await embed(holder, full, { actions: false, renderer: "canvas" });
-  charts.push(result);
+  if (kept.node === holder) kept.view = result; else result.finalize();
   holder.dataset.drawn = "1";
-  return result;
 }
-function clearCharts() { while (charts.length) charts.pop().finalize(); }
 
 function table(head, rows, attrs) {
   return el("table", attrs || {}, el("thead", {}, head), el("tbody", {}, rows));
@@ -235,7 +242,7 @@ async function leaderboardPage(index) {
   const b = el("select", { id: "cmp-b", "aria-label": "predictor B" }, names.map((n, i) => el("option", { value: n, selected: i === 1 }, n)));
   const go = el("button", { type: "button", id: "cmp-go",
     onclick: () => { location.href = link("compare.html", { ts: ts.name, a: a.value, b: b.value }); } }, "compare");
-  const chartBox = el("div", { class: "chart", id: "mae-chart" });
+  const maeChart = chartBox("mae-chart", JSON.stringify([ts.name, kind]));
   main().replaceChildren(
     el("h1", {}, `Leaderboard: ${ts.name}`),
     el("p", { class: "intro" }, "Mean absolute error in dollars (lower is better) over the items each predictor answered, " +
@@ -245,17 +252,16 @@ async function leaderboardPage(index) {
     el("div", { class: "controls" }, filter, el("span", { id: "row-count" }, ` ${shown.length} of ${board.rows.length} runs`)),
     table(sortable(BOARD_COLUMNS, sortKey, (s) => setState({ sort: s })), rows, { id: "leaderboard" }),
     el("p", { class: "controls" }, "Compare ", a, " with ", b, " ", go),
-    el("h2", {}, "Mean absolute error"), chartBox,
+    el("h2", {}, "Mean absolute error"), maeChart,
     el("h2", {}, "By true price"), groupTable(shown, "by_price_band", "price-bands"),
     el("h2", {}, "By category"), groupTable(shown, "by_category", "categories"),
     el("h2", {}, "Products that fool everyone"),
     el("p", {}, "Missed (red band: off by $80 and 40% or more) by the most predictors, then by the largest median error."),
     hardestTable(board.hardest, ts, board.rows.length));
-  clearCharts();
   const data = shown.filter((r) => r.mae != null).map((r) => ({ predictor: r.predictor, kind: r.kind,
     mae: r.mae, lo: r.mae_ci95 ? r.mae_ci95[0] : r.mae, hi: r.mae_ci95 ? r.mae_ci95[1] : r.mae }));
   const mae = { ...specs.mae, height: { step: 18 } };
-  await chart(chartBox, mae, { rows: data });
+  await chart(maeChart, mae, { rows: data });
 }
 
 function versus(r, ts) {
@@ -359,7 +365,8 @@ async function predictorPage(index) {
     el("td", { class: "num", dataset: { col: "error", value: x.error } }, money(x.error)),
     el("td", {}, x.band ? BANDS[x.band] : "-"),
     el("td", { class: "reply" }, x.guess == null ? (x.asked ? x.reason || "no answer" : "never asked") : (x.raw || ""))));
-  const chartBox = el("div", { class: "chart", id: "scatter-chart" });
+  const scatter = chartBox("scatter-chart", JSON.stringify([ts.name, name, state.cat, state.band,
+    state.miss, state.none, state.q]));
   const vs = r.vs_leader ? [" · vs #1 ", el("a", { href: link("compare.html", { ts: ts.name, a: name, b: r.vs_leader.leader }) },
     pairedText(r.vs_leader) || "no shared items"), r.vs_leader.tied ? " (tied)" : ""] : (r.mae != null ? " · the leader" : "");
   const others = items.predictors.filter((n) => n !== name);
@@ -373,16 +380,15 @@ async function predictorPage(index) {
       el("button", { type: "button", onclick: () => { location.href = link("compare.html", { ts: ts.name, a: name, b: other.value }); } }, "compare")),
     el("h2", {}, "Truth against guess"),
     el("p", { class: "note" }, "Shows the items the filters below keep; hover a point for the product, click it for the item."),
-    chartBox,
+    scatter,
     el("h2", {}, "Every item"), controls,
     el("p", { id: "item-count" }, `${shown.length} of ${all.length} items`),
     page.node,
     el("div", { class: "wide" }, table(head, body, { id: "items" })),
     el("h2", {}, "Provenance (run.json)"), provenance(pred.provenance));
-  clearCharts();
   const points = shown.filter((x) => x.guess != null && x.truth != null).map((x) => ({ id: x.id, title: x.title,
     truth: x.truth, guess: x.guess, error: x.error, band: BANDS[x.band], href: link("item.html", { ts: ts.name, id: x.id }) }));
-  await chart(chartBox, specs.scatter, { points });
+  await chart(scatter, specs.scatter, { points });
 }
 
 function provenance(info) {
@@ -478,7 +484,7 @@ async function comparePage(index) {
   if (p && p.diff != null) verdict = p.tied ? "tied: the interval includes 0, no significant difference"
     : `${p.diff < 0 ? an : bn} is better: the interval excludes 0`;
   const itemLink = (x) => el("a", { href: link("item.html", { ts: ts.name, id: x.id }) }, `#${x.id}`);
-  const chartBox = el("div", { class: "chart", id: "compare-chart" });
+  const against = chartBox("compare-chart", JSON.stringify([ts.name, an, bn]));
   main().replaceChildren(
     el("h1", {}, `${an} (A) against ${bn} (B)`), header,
     el("div", { class: "paired", id: "paired" },
@@ -489,7 +495,7 @@ async function comparePage(index) {
       p && p.diff != null ? el("p", {}, `closer to the truth: A on ${percent(p.a_wins)} of items, B on ${percent(p.b_wins)}, equal on ${percent(p.ties)}`) : ""),
     el("h2", {}, "One against the other"),
     el("p", { class: "note" }, "Each point an item both answered: A's error across, B's up; below the diagonal B missed by more."),
-    chartBox,
+    against,
     el("h2", {}, "Where they disagree most"),
     table(el("tr", {}, ["item", "product", "truth", "A's guess", "B's guess", "apart"].map((h) => el("th", {}, h))),
       apart.map((x) => el("tr", {}, el("td", {}, itemLink(x)), el("td", {}, x.title), el("td", { class: "num" }, money(x.truth)),
@@ -501,11 +507,10 @@ async function comparePage(index) {
         el("td", { class: "num" }, money(x.truth)), el("td", { class: "num" }, money(x.guess_a)), el("td", { class: "num" }, money(x.guess_b)),
         el("td", { class: "num" }, money(x.error_a)), el("td", { class: "num" }, money(x.error_b)),
         el("td", { class: "num", dataset: { value: x.diff } }, x.diff === 0 ? "$0.00" : signedMoney(x.diff)))), { id: "per-item" })));
-  clearCharts();
   const points = rows.map((x) => ({ title: x.title, truth: x.truth, guess_a: x.guess_a, guess_b: x.guess_b,
     error_a: x.error_a, error_b: x.error_b, closer: x.diff < 0 ? "A" : x.diff > 0 ? "B" : "equal",
     href: link("item.html", { ts: ts.name, id: x.id }) }));
-  await chart(chartBox, specs.compare, { points });
+  await chart(against, specs.compare, { points });
 }
 
 // -- start --------------------------------------------------------------------------------
