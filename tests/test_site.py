@@ -166,3 +166,16 @@ def test_leaderboard_and_list_do_not_import_the_site(tiny: Path) -> None:
                           cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_pairs_split_over_forked_workers_equal_those_of_one_process() -> None:
+    truth = {i: float(5 + 11 * i) for i in range(60)}
+    runs = []
+    for k in range(21):  # 210 pairs: over source.PARALLEL_FROM
+        guesses = {i: None if (i + k) % 17 == 0 else t * (1 + ((i * k) % 7 - 3) / 10)
+                   for i, t in truth.items()}
+        runs.append(source.Run(f"r{k}", "t", "custom", {}, {}, guesses, {}, {}, {}, {}, truth))
+    assert len(runs) * (len(runs) - 1) // 2 >= source.PARALLEL_FROM
+    forked = source.PairTable(runs, workers=2)
+    assert forked._pool is not None  # the workers did start
+    assert forked.result() == source.PairTable(runs, workers=1).result()
