@@ -179,3 +179,14 @@ def test_pairs_split_over_forked_workers_equal_those_of_one_process() -> None:
     forked = source.PairTable(runs, workers=2)
     assert forked._pool is not None  # the workers did start
     assert forked.result() == source.PairTable(runs, workers=1).result()
+
+
+def test_a_damaged_run_folder_does_not_break_the_site(tiny: Path, tmp_path: Path) -> None:
+    broken = next((tiny / "tiny").glob("beta-*"))
+    (broken / "run.json").write_text("{ torn")
+    with (next((tiny / "tiny").glob("alpha-*")) / "predictions.jsonl").open("a") as handle:
+        handle.write('{"id": 99, "pri')  # a torn last line, as a killed run leaves it
+    done = build(tiny, tmp_path / "site")
+    assert done.runs == 3
+    assert data(tmp_path / "site", "data/tiny/items.js")["predictors"] == ["alpha", "delta",
+                                                                          "gamma"]

@@ -3,7 +3,9 @@
 Everything the site shows comes through ``load``: the scored entries of
 ``bench.leaderboard.collect`` (so every figure is the one ``leaderboard.json``
 and ``bench compare`` print), each with its leaderboard row and the test rows
-(titles, text, categories) where they can be found here.
+(titles, text, categories) where they can be found here. When the reporting
+layer's API changes (a typed run.json, a mark for incomplete or failed runs),
+this module is the one to change.
 """
 
 from __future__ import annotations

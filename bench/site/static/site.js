@@ -203,13 +203,14 @@ function tsBase(ts) { return `data/${ts.slug}`; }
 
 const BOARD_COLUMNS = [
   ["rank", "rank", true], ["predictor", "predictor", false], ["kind", "kind", false],
-  ["answered", "answered", true], ["mae", "MAE", true], [null, "95% CI"],
+  ["answered", "answered", true], ["mae", "MAE", true], ["ci", "95% CI", true],
   ["vs", "vs #1 (95% CI)", true], ["rmsle", "RMSLE", true], ["hit_rate", "hits", true],
   ["cost_usd", "cost", true], ["seconds_per_item", "time/item", true],
 ];
 function boardValue(row, key) {
   if (key === "vs") return row.vs_leader ? row.vs_leader.diff : (row.mae == null ? null : 0);
   if (key === "kind") return KINDS[row.kind] || row.kind;
+  if (key === "ci") return row.mae_ci95 ? row.mae_ci95[0] : null;
   return row[key];
 }
 
@@ -317,6 +318,7 @@ function predictorRows(items, pred) {
 
 function itemValue(row, key) {
   if (key === "band") return row.band == null ? null : BAND_ORDER[row.band];
+  if (key === "reply") return row.guess == null ? (row.asked ? row.reason || "no answer" : "never asked") : row.raw;
   return row[key];
 }
 
@@ -355,7 +357,7 @@ async function predictorPage(index) {
       onchange: (e) => setState({ none: e.target.checked ? "1" : null, page: null }) }), " no answers only"),
     el("label", {}, "search titles ", el("input", { type: "search", id: "search", value: state.q || "",
       onchange: (e) => setState({ q: e.target.value, page: null }) })));
-  const head = sortable([...ITEM_COLUMNS, [null, pred.raw ? "reply / why no answer" : "why no answer"]],
+  const head = sortable([...ITEM_COLUMNS, ["reply", pred.raw ? "reply / why no answer" : "why no answer", false]],
     sortKey, (s) => setState({ sort: s, page: null }));
   const body = shown.slice(page.start, page.end).map((x) => el("tr", { dataset: { id: x.id }, class: x.band ? BANDS[x.band] : "none" },
     el("td", { class: "num" }, el("a", { href: link("item.html", { ts: ts.name, id: x.id }) }, `#${x.id}`)),
