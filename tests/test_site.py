@@ -190,3 +190,14 @@ def test_a_damaged_run_folder_does_not_break_the_site(tiny: Path, tmp_path: Path
     assert done.runs == 3
     assert data(tmp_path / "site", "data/tiny/items.js")["predictors"] == ["alpha", "delta",
                                                                           "gamma"]
+
+
+def test_a_folder_that_is_not_a_site_is_left_alone(tiny: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    mine = tmp_path / "project"
+    (mine / "data").mkdir(parents=True)
+    (mine / "data" / "keep.csv").write_text("a,b\n")
+    assert main(["site", "--results-dir", str(tiny), "--output", str(mine)]) == 2
+    assert "not a site that `bench site` wrote" in capsys.readouterr().err
+    assert (mine / "data" / "keep.csv").read_text() == "a,b\n"
+    assert not (mine / "index.html").exists()

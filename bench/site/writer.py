@@ -26,7 +26,8 @@ PAGES = {  # file -> (body's data-page, title)
     "item.html": ("item", "Item"),
     "compare.html": ("compare", "Compare two predictors"),
 }
-OWNED = ("data", "assets")
+OWNED = ("data", "assets")  # folders of the output whose stale files a build removes
+GENERATOR = '<meta name="generator" content="bench site">'  # how a build knows its own site
 
 
 @dataclass
@@ -62,7 +63,7 @@ def shell(page: str, title: str) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="bench site">
+{GENERATOR}
 <link rel="icon" href="data:,">
 <title>{html.escape(title)} · pricer-bench</title>
 <link rel="stylesheet" href="assets/site.css">
@@ -114,11 +115,26 @@ class _Writer:
                     path.rmdir()
 
 
+def _check_output(output: Path) -> None:
+    """Refuse a file, or a folder with other things in it: the build prunes ``data/``
+    and ``assets/``, which must be the site's own."""
+    if output.exists() and not output.is_dir():
+        raise BenchError("not a folder", output)
+    if not output.is_dir() or not any(output.iterdir()):
+        return
+    try:
+        ours = GENERATOR in (output / "index.html").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        ours = False
+    if not ours:
+        raise BenchError("not empty and not a site that `bench site` wrote: choose another "
+                         "--output (or an empty folder)", output)
+
+
 def build(results_dir: Path, output: Path, data_dir: Path | None = None) -> Built:
     """Write the site of the runs stored under ``results_dir`` into ``output``."""
     groups = source.load(results_dir, data_dir)
-    if output.exists() and not output.is_dir():
-        raise BenchError("not a folder", output)
+    _check_output(output)
     specs = assets.chart_specs()
     bundle = assets.vega_bundle(specs)
     built = Built(output, runs=sum(len(g.runs) for g in groups),
