@@ -1,5 +1,5 @@
 # Two commands for a fresh machine:
-#   make run    set up .venv, score every predictor that can run here, write the leaderboard
+#   make run    set up .venv, score every predictor that can run here, write the leaderboard and the site
 #   make test   set up .venv, run the test suite
 # Data: BENCH_DATA_DIR (a folder with test.jsonl, train.jsonl, ...) if set, else the
 # Hugging Face hub. The tests need the real data folder: BENCH_TEST_DATA_DIR
@@ -35,6 +35,7 @@ run: setup
 	@echo "scoring every predictor that can run here (classic models train on first use: a few minutes)"
 	$(BIN)/python -m bench run all
 	$(BIN)/python -m bench leaderboard
+	$(BIN)/python -m bench site
 
 test: setup
 	$(BIN)/python -m pytest -q

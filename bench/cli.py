@@ -1,5 +1,5 @@
 """``python -m bench`` / ``bench``: run, list, leaderboard, score, compare, show,
-train, human export, cache. User mistakes print one line and exit with code 2."""
+train, human export, cache, site, view. User mistakes print one line and exit with code 2."""
 
 from __future__ import annotations
 
@@ -126,6 +126,22 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", type=Path, default=Path("human_input.csv"))
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
     export.set_defaults(handler=cmd_human_export)
+
+    built = argparse.ArgumentParser(add_help=False)
+    built.add_argument("--output", type=Path, default=None,
+                       help="where to write the site (default: RESULTS_DIR/site)")
+    built.add_argument("--data-dir", type=Path, default=None,
+                       help="test rows for titles, text and categories (default: "
+                            "$BENCH_DATA_DIR, the local cache, or where the runs read them)")
+    site = sub.add_parser("site", parents=[results, built],
+                          help="write a static site of the stored runs (opens offline)")
+    site.set_defaults(handler=cmd_site)
+
+    view = sub.add_parser("view", parents=[results, built],
+                          help="build the site and serve it on 127.0.0.1")
+    view.add_argument("--port", type=int, default=7575, help="0: any free port (default 7575)")
+    view.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    view.set_defaults(handler=cmd_view)
 
     cache = sub.add_parser("cache", help="the raw-response cache")
     cache.add_argument("action", choices=["info", "clear"])
@@ -340,3 +356,27 @@ def cmd_cache(args: argparse.Namespace) -> int:
         removed = ctx.responses.clear(args.predictor)
         print(f"removed {removed} cached responses")
     return 0
+
+
+def _build_site(args: argparse.Namespace) -> Path:
+    from bench.site.writer import build
+
+    output = args.output or args.results_dir / "site"
+    built = build(args.results_dir, output, args.data_dir)
+    print(f"site of {built.runs} runs ({', '.join(built.test_sets)}): {len(built.files)} files, "
+          f"{built.bytes / 1e6:.1f} MB in {output}/ ({built.written} written, "
+          f"{built.removed} stale removed); open {output / 'index.html'}", flush=True)
+    return output
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    _build_site(args)
+    return 0
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    from bench import view
+
+    if not 0 <= args.port <= 65535:
+        raise BenchError(f"--port must be 0..65535, not {args.port}")
+    return view.serve(_build_site(args), args.port, open_browser=not args.no_browser)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -85,15 +86,22 @@ def score(truth: Mapping[int, float], guesses: Mapping[int, float | None],
     )
 
 
+@lru_cache(maxsize=4)
+def _draws(seed: int, samples: int, n: int) -> np.ndarray:
+    """The resampled indices: the same for every array of length ``n`` (same seed), so
+    drawn once and reused (a site compares every pair of runs); read-only."""
+    idx = np.random.default_rng(seed).integers(0, n, size=(samples, n))
+    idx.flags.writeable = False
+    return idx
+
+
 def bootstrap_ci(values: np.ndarray, *, seed: int = BOOTSTRAP_SEED,
                  samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
     """95% percentile bootstrap interval of the mean (fixed seed: same file every run).
 
     ``values`` in a fixed order (``score`` and ``paired`` pass them in item-id
     order): the resamples are drawn by position."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(samples, len(values)))
-    means = values[idx].mean(axis=1)
+    means = values[_draws(seed, samples, len(values))].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return float(lo), float(hi)
 

@@ -1,0 +1,74 @@
+"""The site's chart templates: Vega-Lite specs written with Altair.
+
+Each spec reads a named data set (``rows``, ``points``) that the page fills in
+from its own data file, so one template serves every predictor and pair. The
+browser draws them with the Vega libraries that ``vl-convert-python`` bundles
+(``assets.vega_bundle``): nothing comes from a network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+KIND_DOMAIN = ["person", "classic", "frontier", "local-llm", "reference", "custom"]
+BAND_DOMAIN = ["green", "orange", "red"]
+BAND_RANGE = ["#2e9d4a", "#e8900c", "#d0342c"]
+
+
+def specs() -> dict[str, dict[str, Any]]:
+    """Every template by name: ``mae``, ``scatter``, ``compare``."""
+    import altair as alt
+
+    return {"mae": _mae(alt), "scatter": _scatter(alt), "compare": _compare(alt)}
+
+
+def _mae(alt: Any) -> dict[str, Any]:
+    base = alt.Chart(alt.Data(name="rows")).encode(
+        y=alt.Y("predictor:N", sort=alt.EncodingSortField("mae", op="min", order="ascending"),
+                title=None, axis=alt.Axis(labelLimit=260)),
+    )
+    bars = base.mark_bar().encode(
+        x=alt.X("mae:Q", title="mean absolute error ($), 95% interval"),
+        color=alt.Color("kind:N", scale=alt.Scale(domain=KIND_DOMAIN), title="kind"),
+        tooltip=[alt.Tooltip("predictor:N"), alt.Tooltip("mae:Q", format="$,.2f", title="MAE"),
+                 alt.Tooltip("lo:Q", format="$,.2f", title="95% low"),
+                 alt.Tooltip("hi:Q", format="$,.2f", title="95% high")],
+    )
+    rules = base.mark_rule(color="#333").encode(x="lo:Q", x2="hi:Q")
+    return (bars + rules).properties(
+        width="container", autosize=alt.AutoSizeParams(type="fit-x", contains="padding")).to_dict()
+
+
+def _scatter(alt: Any) -> dict[str, Any]:
+    scale = alt.Scale(type="log", domain=[0.5, 5000], clamp=True)
+    points = alt.Chart(alt.Data(name="points")).mark_circle(size=40, opacity=0.75).encode(
+        x=alt.X("truth:Q", scale=scale, title="true price ($, log)"),
+        y=alt.Y("guess:Q", scale=scale, title="guess ($, log)"),
+        color=alt.Color("band:N", scale=alt.Scale(domain=BAND_DOMAIN, range=BAND_RANGE),
+                        title="error band"),
+        tooltip=[alt.Tooltip("title:N", title="product"),
+                 alt.Tooltip("truth:Q", format="$,.2f"), alt.Tooltip("guess:Q", format="$,.2f"),
+                 alt.Tooltip("error:Q", format="$,.2f")],
+        href="href:N",
+    )
+    diagonal = alt.Chart(alt.Data(values=[{"v": 0.5}, {"v": 5000}])).mark_line(
+        color="#888", strokeDash=[4, 4]).encode(x="v:Q", y="v:Q")
+    return (diagonal + points).properties(width="container", height=420).to_dict()
+
+
+def _compare(alt: Any) -> dict[str, Any]:
+    scale = alt.Scale(type="symlog", domain=[0, 2000], clamp=True)
+    points = alt.Chart(alt.Data(name="points")).mark_circle(size=40, opacity=0.75).encode(
+        x=alt.X("error_a:Q", scale=scale, title="A's error ($)"),
+        y=alt.Y("error_b:Q", scale=scale, title="B's error ($)"),
+        color=alt.Color("closer:N", scale=alt.Scale(domain=["A", "B", "equal"],
+                                                    range=["#3b6fd4", "#c2512f", "#888"]),
+                        title="closer to the truth"),
+        tooltip=[alt.Tooltip("title:N", title="product"), alt.Tooltip("truth:Q", format="$,.2f"),
+                 alt.Tooltip("guess_a:Q", format="$,.2f", title="A's guess"),
+                 alt.Tooltip("guess_b:Q", format="$,.2f", title="B's guess")],
+        href="href:N",
+    )
+    diagonal = alt.Chart(alt.Data(values=[{"v": 0}, {"v": 2000}])).mark_line(
+        color="#888", strokeDash=[4, 4]).encode(x="v:Q", y="v:Q")
+    return (diagonal + points).properties(width="container", height=420).to_dict()
