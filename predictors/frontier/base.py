@@ -93,15 +93,18 @@ def _expose_settings(cls: type[ApiPredictor]) -> None:
     setting_hints = typing.get_type_hints(RequestSettings)
     leading: list[inspect.Parameter] = []
     trailing: list[inspect.Parameter] = []
+    declared = {p.name for p in own}
     for f in fields(RequestSettings):
+        if f.name in declared:  # a subclass that names a setting itself keeps its own
+            continue
         default = cls.default_api_key_env if f.name == "api_key_env" else f.default
         param = inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                   annotation=setting_hints[f.name])
         (leading if f.name in _LEADING_SETTINGS else trailing).append(param)
     positional = [p for p in own if p.kind is not p.KEYWORD_ONLY]
-    keyword = [p for p in own if p.kind is p.KEYWORD_ONLY]
-    ctx = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, default=None,
-                            annotation=Any)
+    keyword = [p for p in own if p.kind is p.KEYWORD_ONLY and p.name != "ctx"]
+    ctx = next((p for p in own if p.name == "ctx"), None) or inspect.Parameter(
+        "ctx", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any)
     init.__signature__ = signature.replace(
         parameters=[*positional, *leading, *keyword, *trailing, ctx])
     init.__annotations__ = {**hints, **setting_hints, "ctx": Any}
