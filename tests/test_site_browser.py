@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from bench import leaderboard, metrics
+from bench import metrics
+from bench.reports import format as fmt
 from bench.store import RunStore, iter_runs
 from tests.browser import Page, launch
 from tests.conftest import ROOT, SESSION_CACHE, run_cli
@@ -103,7 +104,7 @@ def board_rows(results: Path) -> list[dict[str, Any]]:
 
 def stored(results: Path, name: str) -> dict[int, Any]:
     for store in iter_runs(results):
-        if store.run_info().get("predictor") == name:
+        if store.run_info().predictor == name:
             return store.records()
     raise AssertionError(f"no run {name}")
 
@@ -132,18 +133,18 @@ def test_leaderboard_has_one_row_per_run_with_the_figures_of_leaderboard_json(
         assert float(s["hits"]) == r["hit_rate"]
         rank, _, _, answered, mae, ci, vs, rmsle, hits, _, _ = s["cells"]
         assert rank == str(r["rank"]) and answered == f"{r['answered']}/{r['total']}"
-        assert mae == leaderboard.money(r["mae"])
+        assert mae == fmt.money(r["mae"])
         lo, hi = r["mae_ci95"]
-        assert ci == f"[{leaderboard.money(lo)}, {leaderboard.money(hi)}]"
-        assert rmsle == leaderboard.number(r["rmsle"])
-        assert hits == leaderboard.percent(r["hit_rate"])
+        assert ci == f"[{fmt.money(lo)}, {fmt.money(hi)}]"
+        assert rmsle == fmt.number(r["rmsle"])
+        assert hits == fmt.percent(r["hit_rate"])
         if r["vs_leader"] is None:
             assert vs == "leader"
         else:
             p = r["vs_leader"]
             paired = metrics.Paired(p["items"], None, None, p["diff"], tuple(p["diff_ci95"]),
                                     None, None, None)
-            assert vs.startswith(leaderboard.paired_diff(paired) or "?")
+            assert vs.startswith(fmt.paired_diff(paired) or "?")
             assert vs.endswith("tied") == p["tied"]
     assert page.locator("#mae-chart canvas").count() == 1  # the chart was drawn
 
@@ -205,7 +206,7 @@ def test_predictor_page_lists_every_item_and_its_filters_and_sort_change_what_is
     worst = max(errors, key=lambda i: errors[i])
     first = page.locator("#items tbody tr").first
     assert first.get_attribute("data-id") == str(worst)
-    assert first.locator("[data-col=error]").inner_text() == leaderboard.money(errors[worst])
+    assert first.locator("[data-col=error]").inner_text() == fmt.money(errors[worst])
 
     page.check("#miss-filter")
     tab.ready()
@@ -265,8 +266,8 @@ def test_predictor_page_shows_the_provenance_of_run_json(tab: Page, site: Path,
     page = tab.open(site.resolve().as_uri() + "/predictor.html#p=human")
     table = dict(zip(cells(page, "#provenance td:first-child"),
                      cells(page, "#provenance td:last-child"), strict=True))
-    info = next(s.run_info() for s in iter_runs(results)
-                if s.run_info()["predictor"] == "human")
+    info = next(s.run_info().to_dict() for s in iter_runs(results)
+                if s.run_info().predictor == "human")
     assert table["git_commit"] == str(info["git_commit"])
     assert table["versions.numpy"] == info["versions"]["numpy"]
     assert table["fingerprint.sheet_sha256"] == info["fingerprint"]["sheet_sha256"]
@@ -283,7 +284,7 @@ def test_item_page_shows_every_guess_best_to_worst(tab: Page, base: str, results
     truth = next(json.loads(line)["price"] for line in
                  (data_dir / "test.jsonl").read_text().splitlines()
                  if json.loads(line)["id"] == item)
-    guesses = {s.run_info()["predictor"]: RunStore(s.dir).records()[item].price
+    guesses = {s.run_info().predictor: RunStore(s.dir).records()[item].price
                for s in iter_runs(results)}
     order = sorted(guesses, key=lambda n: (abs(guesses[n] - truth), n))
     shown = page.eval_on_selector_all("#guesses tbody tr",
@@ -291,7 +292,7 @@ def test_item_page_shows_every_guess_best_to_worst(tab: Page, base: str, results
     assert [abs(guesses[n] - truth) for n in shown] == sorted(abs(guesses[n] - truth)
                                                                 for n in order)
     assert set(shown) == set(guesses)
-    assert leaderboard.money(truth) in page.inner_text("#summary")
+    assert fmt.money(truth) in page.inner_text("#summary")
     assert "Longacre" in page.inner_text("#product-text")
 
 

@@ -216,6 +216,11 @@ class QLoRAPredictor(BasePredictor):
             return None
         return {**self.plan.describe(merged=self._merged), "mode": self.effective_mode()}
 
+    def run_details(self) -> dict[str, Any] | None:
+        """run.json's ``details``: the plan actually loaded (after ``prepare``)."""
+        loaded = self.loaded()
+        return {"loaded": loaded} if loaded else None
+
     # -- can it run here? -------------------------------------------------------
 
     def unavailable(self) -> str | None:
