@@ -33,16 +33,18 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-_LAZY = {"evaluate": "bench.api", "compare": "bench.api", "leaderboard": "bench.api",
-         "Evaluation": "bench.evaluation"}
+_LAZY = {"evaluate": "bench.api", "compare": "bench.api", "Evaluation": "bench.evaluation"}
 
 
 def __getattr__(name: str) -> Any:
-    """The notebook API, imported when first used."""
-    if name in _LAZY:
-        import importlib
+    """The notebook API, imported when first used. ``bench.leaderboard`` is the
+    module of that name, which is callable: ``bench.leaderboard()``."""
+    import importlib
 
+    if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
+    if name == "leaderboard":
+        return importlib.import_module("bench.leaderboard")
     raise AttributeError(f"module 'bench' has no attribute {name!r}")

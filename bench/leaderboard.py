@@ -3,12 +3,20 @@ and update the README block, in that order (``publish``).
 
 The work is done in ``bench.reports`` (collect -> format -> writers -> charts);
 this module only runs it, and names the pieces other code and tests call.
+
+The module is also callable: ``bench.leaderboard()`` is the notebook API's
+DataFrame of the stored runs (``bench.api.leaderboard``), so the one name
+serves both ``from bench import leaderboard; leaderboard.publish(...)`` and a
+notebook's ``bench.leaderboard()``.
 """
 
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.errors import BenchError
 from bench.reports.collect import Entry, attach_categories, collect
@@ -55,3 +63,15 @@ def publish(results_dir: Path, *, data_dir: Path | None = None, charts: bool = T
         out.readme_changed = update_readme(readme,
                                            readme_block(entries, results_dir, readme, drawn))
     return out
+
+
+class _CallableModule(types.ModuleType):
+    def __call__(self, results_dir: Path | str | None = None,
+                 test_set: str | None = None) -> Any:
+        """The stored runs, ranked, as a pandas DataFrame (``bench.api.leaderboard``)."""
+        from bench.api import leaderboard
+
+        return leaderboard(results_dir, test_set)
+
+
+sys.modules[__name__].__class__ = _CallableModule
