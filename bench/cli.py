@@ -256,7 +256,7 @@ def _stored(results_dir: Path) -> list[Any]:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from bench import leaderboard
+    from bench.reports import publish as leaderboard
 
     done = leaderboard.publish(args.results_dir, data_dir=args.data_dir,
                                charts=not args.no_charts, readme=args.update_readme,

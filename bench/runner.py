@@ -274,7 +274,7 @@ class _Progress:
         self._sum, self._n = sum(errors), len(errors)
         self._bar = None
         if enabled:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm  # a widget in Jupyter, text on a terminal
 
             self._bar = tqdm(total=total, desc=name, unit="item", leave=False, disable=None)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import leaderboard
 from bench.cli import main
 from bench.metrics import Scores
 from bench.records import VERSION, RunInfo, Seeds, Timings, Totals, read_run, write_run
+from bench.reports import publish as leaderboard
 from bench.store import Record, RunStore
 from bench.types import Prediction
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import breakdown, leaderboard, metrics, show
+from bench import breakdown, metrics, show
 from bench.cli import main
 from bench.reports import charts
+from bench.reports import publish as leaderboard
 from bench.store import Record, RunStore
 from bench.types import Prediction
 

@@ -181,6 +181,6 @@ def test_a_negative_or_non_finite_price_is_no_answer_from_any_predictor(tmp_path
         assert result.scores.answered == 2 and result.scores.total == 6
         assert math.isfinite(result.scores.mae) and result.scores.mae >= 0
         if isinstance(predictor, BadPriceBatch):
-            assert records[0].raw == "answer 0"  # what the model said is kept
+            assert records[0].prediction.raw == "answer 0"  # what the model said is kept
         for line in result.store.predictions_path.read_text().splitlines():
             json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} written"))

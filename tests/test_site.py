@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from bench import leaderboard, metrics, view
+from bench import metrics, view
 from bench.cli import main
+from bench.reports import publish as leaderboard
 from bench.site import pages, source
 from bench.site.writer import build
 from tests.conftest import ROOT, SESSION_CACHE

@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import leaderboard
 from bench.cli import main as cli
 from bench.reports import charts
+from bench.reports import publish as leaderboard
 
 
 def _quiet(argv: list[str]) -> None:

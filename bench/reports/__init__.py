@@ -4,6 +4,6 @@
 ``format`` (money, numbers, percentages, paired differences) -> ``layout``
 (where chart files go) -> writers: ``markdown`` (the page and the README
 table), ``files`` (LEADERBOARD.md, leaderboard.json, leaderboard.csv),
-``readme`` (the README block) -> ``charts`` (the PNGs). ``bench.leaderboard``
-runs them in order (``publish``). A module here imports only modules before it.
+``readme`` (the README block) -> ``charts`` (the PNGs) -> ``publish`` (runs
+them in order: ``bench leaderboard``). A module here imports only modules before it.
 """

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench import kinds
-from bench.metrics import band
+from bench.metrics import Scores, band
 from bench.reports.layout import (
     CHARTS_DIR,
     Drawn,
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CHARTS_DIR", "Bar", "Chart", "Drawn", "PngInfo", "PredictorCharts", "chart_dir",
            "draw_all", "draw_mae", "draw_running", "draw_scatter", "mae_chart",
-           "predictor_charts", "read_png"]
+           "png_bytes", "predictor_charts", "read_png", "scatter_figure", "scatter_subtitle"]
 STYLE_VERSION = "2"  # bump when the drawing code changes, so digests change and charts redraw
 DIGEST_KEY = "bench-chart-digest"
 BAND_COLOURS = {"green": "#2ca02c", "orange": "#ff8c00", "red": "#d62728"}
@@ -158,9 +158,24 @@ def _figure(width: float, height: float, margins: dict[str, float]) -> Iterator[
 def _save(fig: Figure, path: Path, digest: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format="png", dpi=DPI,
-                metadata={"Software": None, DIGEST_KEY: digest})
+    import matplotlib.style
+
+    with matplotlib.style.context("default"):  # savefig reads rcParams: keep files fixed
+        fig.savefig(tmp, format="png", dpi=DPI,
+                    metadata={"Software": None, DIGEST_KEY: digest})
     tmp.replace(path)
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG bytes, drawn as the files are (notebooks embed these)."""
+    import io
+
+    import matplotlib.style
+
+    buffer = io.BytesIO()
+    with matplotlib.style.context("default"):
+        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
 
 
 def money_axis(ax: Any, which: str) -> None:
@@ -182,6 +197,19 @@ def draw_scatter(path: Path, name: str, truth: Sequence[float], guess: Sequence[
 
 def _scatter(path: Path, digest: str, name: str, truth: Sequence[float],
              guess: Sequence[float], subtitle: str) -> None:
+    _save(scatter_figure(name, truth, guess, subtitle), path, digest)
+
+
+def scatter_subtitle(scores: Scores) -> str:
+    """The line under a scatter's title: MAE, hits, answered."""
+    s = scores
+    return (f"MAE ${s.mae:,.2f}, hits {s.hit_rate:.1%}, {s.answered}/{s.total} answered"
+            if s.mae is not None and s.hit_rate is not None else "no answers")
+
+
+def scatter_figure(name: str, truth: Sequence[float], guess: Sequence[float],
+                   subtitle: str = "") -> Figure:
+    """The truth-against-guess figure itself, unsaved (notebooks show it inline)."""
     import numpy as np
 
     t, g = np.asarray(truth, dtype=float), np.asarray(guess, dtype=float)
@@ -216,7 +244,7 @@ def _scatter(path: Path, digest: str, name: str, truth: Sequence[float],
         ax.set_ylabel("guess")
         ax.set_title(f"{name}\n{subtitle}", fontsize=10)
         ax.legend(loc="upper left", fontsize=8, frameon=True)
-        _save(fig, path, digest)
+    return fig
 
 
 def draw_running(path: Path, name: str, errors: Sequence[float]) -> bool:
@@ -324,9 +352,7 @@ def draw_all(results_dir: Path, entries: Sequence[Entry], *, workers: int | None
                      if r.price is not None and r.truth is not None)
         truth = tuple(float(e.records[i].truth) for i in ids)  # type: ignore[arg-type]
         guess = tuple(float(e.records[i].price) for i in ids)  # type: ignore[arg-type]
-        s = e.scores
-        subtitle = (f"MAE ${s.mae:,.2f}, hits {s.hit_rate:.1%}, {s.answered}/{s.total} answered"
-                    if s.mae is not None and s.hit_rate is not None else "no answers")
+        subtitle = scatter_subtitle(e.scores)
         errors = tuple(abs(a - b) for a, b in zip(guess, truth, strict=True))
         jobs += [Chart("scatter", paths.scatter, (e.predictor, truth, guess, subtitle)),
                  Chart("running", paths.running, (e.predictor, errors))]

@@ -1,7 +1,7 @@
 """The stored runs as the site sees them: the one adapter onto the reporting layer.
 
 Everything the site shows comes through ``load``: the scored entries of
-``bench.leaderboard.collect`` (so every figure is the one ``leaderboard.json``
+``bench.reports.collect`` (so every figure is the one ``leaderboard.json``
 and ``bench compare`` print), each with its leaderboard row and the test rows
 (titles, text, categories) where they can be found here. When the reporting
 layer's API changes (a typed run.json, a mark for incomplete or failed runs),

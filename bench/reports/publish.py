@@ -1,8 +1,10 @@
 """``bench leaderboard``: collect the stored runs, write the files, draw the charts,
 and update the README block, in that order (``publish``).
 
-The work is done in ``bench.reports`` (collect -> format -> writers -> charts);
-this module only runs it, and names the pieces other code and tests call.
+The work is done by the modules before this one in ``bench.reports`` (collect ->
+format -> writers -> charts); this module only runs them, and names the pieces
+other code and tests call. (From Python, ``bench.leaderboard()`` is the notebook
+API's DataFrame of the same rows: ``bench.api.leaderboard``.)
 """
 
 from __future__ import annotations
