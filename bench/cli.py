@@ -237,7 +237,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"failed {result.name}: {result.failure}", file=sys.stderr)
         no_answer = "-"
         if result.common_error:
-            missing = result.scores.total - result.scores.answered
+            missing = result.totals.errors or 0  # recorded without an answer (not unasked)
             no_answer = f"{missing}: {_short(result.common_error)}"
             retryable.append((result.name, missing))
         rows.append((result.scores.mae is None, result.scores.mae or 0.0,
