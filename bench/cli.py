@@ -29,7 +29,7 @@ RESUME_HINT = "interrupted: rerun the same command to resume"
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _first_interrupt_only()
+    restore = _first_interrupt_only()
     try:
         return int(args.handler(args) or 0)
     except BenchError as exc:
@@ -44,20 +44,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `bench list | head`
         sys.stderr.close()
         return 0
+    finally:
+        restore()
 
 
-def _first_interrupt_only() -> None:
+def _first_interrupt_only() -> Any:
     """The first Ctrl-C raises KeyboardInterrupt; later ones are ignored, so the
-    run's clean-up (run.json marked interrupted) is never cut by a second one."""
-    if threading.current_thread() is not threading.main_thread():
-        return
+    run's clean-up (run.json marked interrupted) is never cut by a second one.
+    Returns what puts the previous handler back (for callers in-process)."""
+    previous = signal.getsignal(signal.SIGINT)
+    if (threading.current_thread() is not threading.main_thread()
+            or previous is not signal.default_int_handler):
+        return lambda: None
 
     def interrupt(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+    return lambda: signal.signal(signal.SIGINT, previous)
 
 
 # -- parser ------------------------------------------------------------------
