@@ -4,7 +4,10 @@ train, human export, cache, site, view. User mistakes print one line and exit wi
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,20 +21,48 @@ from bench.types import capabilities
 EXIT_BAD_INPUT = 2
 
 
+EXIT_FAILED = 1  # a run stopped because its first items all failed the same way
+EXIT_INTERRUPTED = 130
+RESUME_HINT = "interrupted: rerun the same command to resume"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    restore = _first_interrupt_only()
     try:
         return int(args.handler(args) or 0)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume", file=sys.stderr)
-        return 130
+        print(RESUME_HINT, file=sys.stderr, flush=True)
+        if argv is None:  # the program itself: end now, whatever threads are stuck
+            sys.stdout.flush()
+            os._exit(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `bench list | head`
         sys.stderr.close()
         return 0
+    finally:
+        restore()
+
+
+def _first_interrupt_only() -> Any:
+    """The first Ctrl-C raises KeyboardInterrupt; later ones are ignored, so the
+    run's clean-up (run.json marked interrupted) is never cut by a second one.
+    Returns what puts the previous handler back (for callers in-process)."""
+    previous = signal.getsignal(signal.SIGINT)
+    if (threading.current_thread() is not threading.main_thread()
+            or previous is not signal.default_int_handler):
+        return lambda: None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    return lambda: signal.signal(signal.SIGINT, previous)
 
 
 # -- parser ------------------------------------------------------------------
@@ -63,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="parallel requests for per-item predictors")
     run.add_argument("--retry-errors", action="store_true",
                      help="re-ask items recorded as no answer")
+    run.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                     help="time limit per item, after which it is recorded as no answer "
+                          "(default: the predictor's, else 600)")
     run.add_argument("--dry-run", action="store_true",
                      help="count requests, tokens and cost without sending anything")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -171,7 +205,16 @@ def _why_not(predictor: Any) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run each predictor; one that cannot run here is skipped with its reason.
+
+    With ``all``, a predictor that fails to build or prepare (a ``BenchError``:
+    missing training data, a bad file) is skipped too, and the rest still run;
+    named explicitly, it is an error (exit 2). A run whose first items all
+    failed the same way stops, says why, and the command exits 1. Another
+    process writing the same run directory stops this one at once (exit 2).
+    """
     from bench import runner, tables
+    from bench.lock import RunLocked
 
     ctx = _context(args)
     test_set = ctx.test_set
@@ -180,31 +223,64 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BenchError(f"--limit must be at least 1, not {args.limit}")
     if args.concurrency is not None and args.concurrency < 1:
         raise BenchError(f"--concurrency must be at least 1, not {args.concurrency}")
-    built = registry.build_all(args.specs, registry.parse_params(args.param), ctx)
+    if args.timeout is not None and not args.timeout > 0:
+        raise BenchError(f"--timeout must be more than 0 seconds, not {args.timeout}")
+    everything = list(args.specs) == ["all"]
+    skipped: list[tuple[str, str]] = []
+    built = registry.build_all(args.specs, registry.parse_params(args.param), ctx,
+                               skipped=skipped if everything else None)
     if args.dry_run:
         return _dry_run(built, test_set, args.limit)
-    rows, skipped = [], []
+    for name, reason in skipped:
+        print(f"skipped {name}: {reason}", file=sys.stderr)
+    rows, failed, retryable = [], [], []
     for spec, predictor, params in built:
-        reason = _why_not(predictor)
+        try:
+            reason = _why_not(predictor)
+            if not reason:
+                entry = registry.get(registry.parse_spec(spec)[0])
+                result = runner.run_predictor(
+                    predictor, test_set, args.results_dir, spec=spec, kind=entry.kind,
+                    params=params, concurrency=args.concurrency, limit=args.limit,
+                    retry_errors=args.retry_errors, progress=not args.quiet,
+                    timeout=args.timeout)
+        except RunLocked:
+            raise
+        except BenchError as exc:
+            if not everything:
+                raise
+            reason = str(exc)
         if reason:
             skipped.append((predictor.name, reason))
             print(f"skipped {predictor.name}: {reason}", file=sys.stderr)
             continue
-        entry = registry.get(registry.parse_spec(spec)[0])
-        result = runner.run_predictor(
-            predictor, test_set, args.results_dir, spec=spec, kind=entry.kind, params=params,
-            concurrency=args.concurrency, limit=args.limit, retry_errors=args.retry_errors,
-            progress=not args.quiet,
-        )
+        if result.failure:
+            failed.append(result.name)
+            print(f"failed {result.name}: {result.failure}", file=sys.stderr)
+        no_answer = "-"
+        if result.common_error:
+            missing = result.totals.errors or 0  # recorded without an answer (not unasked)
+            no_answer = f"{missing}: {_short(result.common_error)}"
+            retryable.append((result.name, missing))
         rows.append((result.scores.mae is None, result.scores.mae or 0.0,
-                     tables.score_row(result.name, result.scores, result.totals, result.wall_s)))
+                     [*tables.score_row(result.name, result.scores, result.totals,
+                                        result.wall_s), no_answer]))
     print(f"test set {test_set.name} ({len(test_set)} items, {test_set.fingerprint[:19]}...)")
     if rows:
-        print(tables.render([row for *_, row in sorted(rows, key=lambda r: r[:2])]))
+        print(tables.render([row for *_, row in sorted(rows, key=lambda r: r[:2])],
+                            [*tables.HEADERS, "no answer (most common reason)"]))
     for name, reason in skipped:
         print(f"skipped {name}: {reason}")
+    for name, missing in retryable:
+        print(f"{name}: {missing} item{'s' if missing != 1 else ''} without an answer; "
+              "add --retry-errors to ask them again")
     print(f"results in {args.results_dir}/")
-    return 0
+    return EXIT_FAILED if failed else 0
+
+
+def _short(text: str, width: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _dry_run(built: list[tuple[str, Any, dict[str, str]]], test_set: TestSet,

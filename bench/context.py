@@ -56,6 +56,15 @@ class Context:
         """The fixed test set, which training data must never overlap."""
         return data.load_test_set(self.data_dir)
 
+    def training_data_missing(self) -> str | None:
+        """Why no training rows can be read here (a data folder without its
+        training file), or None. Cheap: ``bench list`` asks it for each
+        trainable predictor."""
+        if self.data_dir is None:
+            return None  # the local cache, else the hub
+        path = self.data_dir / data.manifest(data.DEFAULT_TRAIN)["data_dir_file"]
+        return None if path.exists() else f"no training data: {path} not found"
+
     def train_examples(
         self, *, include_extra: bool = False, size: int | None = None, seed: int = 42
     ) -> tuple[list[Example], str]:

@@ -153,7 +153,8 @@ class RunInfo:
     git_commit: str | None = None
     created_at: str | None = None
     timings: Timings | None = None
-    status: str | None = None  # running | interrupted | complete
+    status: str | None = None  # running | interrupted | failed | complete
+    reason: str | None = None  # why a failed run stopped (its first answers all failed so)
     started_at: str | None = None
     updated_at: str | None = None
     finished_at: str | None = None
@@ -197,7 +198,7 @@ class RunInfo:
             raise Damaged(f"expected a JSON object, found {type(data).__name__}")
         known = {f.name for f in fields(cls)} - {"extra"}
         texts = ("predictor", "spec", "kind", "fingerprint_hash", "test_set",
-                 "data_fingerprint", "data_source", "git_commit", "created_at", "status",
+                 "data_fingerprint", "data_source", "git_commit", "created_at", "status", "reason",
                  "started_at", "updated_at", "finished_at", "rescored_at")
         values: dict[str, Any] = {name: _check(data.get(name), str, name) for name in texts}
         for name in ("params", "fingerprint", "versions", "details"):

@@ -330,11 +330,13 @@ def params_for(spec: str, params: dict[str, str], everything: bool) -> dict[str,
     return {k: v for k, v in params.items() if accepts(spec, k)}
 
 
-def build_all(requested: Sequence[str], params: dict[str, str],
-              ctx: Any = None) -> list[tuple[str, Predictor, dict[str, str]]]:
+def build_all(requested: Sequence[str], params: dict[str, str], ctx: Any = None,
+              skipped: list[tuple[str, str]] | None = None,
+              ) -> list[tuple[str, Predictor, dict[str, str]]]:
     """Build each requested spec (``["all"]``: every one) with its own parameters:
     ``(spec, predictor, params)``. With ``all``, a parameter no predictor takes
-    is an error."""
+    is an error. With a ``skipped`` list, a spec that cannot be built (a
+    ``BenchError``) is added to it as ``(spec, reason)`` instead of raising."""
     chosen = specs(requested, ctx)
     everything = list(requested) == ["all"]
     if everything:
@@ -344,7 +346,12 @@ def build_all(requested: Sequence[str], params: dict[str, str],
     built = []
     for spec in chosen:
         own = params_for(spec, params, everything)
-        built.append((spec, build(spec, own, ctx), own))
+        try:
+            built.append((spec, build(spec, own, ctx), own))
+        except BenchError as exc:
+            if skipped is None:
+                raise
+            skipped.append((spec, str(exc)))
     return built
 
 

@@ -1,31 +1,53 @@
 """Runs one predictor over a test set: resume, fan-out, append as answers arrive.
 
 The runner knows no concrete predictor. It skips items the run directory
-already answered, calls ``prepare()`` only when something is left to predict,
-then predicts the rest either per item on a thread pool (``predict_one``) or
-in chunks (``predict`` with ``batch_size``), appending each answer at once, so
-a killed run loses at most the items in flight.
+already answered, takes the run directory's lock (one writer at a time),
+calls ``prepare()`` only when something is left to predict, then predicts the
+rest either per item on daemon worker threads (``predict_one``) or in chunks
+(``predict`` with ``batch_size``, each chunk on a worker thread), appending
+each answer at once, so a killed run loses at most the items in flight.
+
+Runs end, once, and say why:
+
+- every item has a time limit (``--timeout``, else the predictor's
+  ``item_timeout_s``, else ``DEFAULT_ITEM_TIMEOUT_S``; a chunk gets the limit
+  times its size). An item past it is a no-answer "timed out after N s"; its
+  thread is abandoned (a Python thread cannot be killed; workers are daemon
+  threads, never joined) and replaced, and the run goes on;
+- when the first ``min(FAILURE_WINDOW, items)`` answers of an invocation all
+  failed the same way, the run stops there, marked ``failed`` with the cause;
+- an interrupt marks the run ``interrupted``; the prediction time of every
+  invocation, interrupted or failed ones included, adds up in
+  ``predict_s_total``.
 """
 
 from __future__ import annotations
 
 import math
+import queue
+import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bench import metrics, provenance
 from bench.data import TestSet
+from bench.lock import RunLock
 from bench.records import RunInfo, Seeds, Timings, Totals
 from bench.redact import public_params, scrub
 from bench.store import Record, RunStore, fingerprint_hash
 from bench.types import Prediction, Predictor, Product, capabilities
 
 DEFAULT_CONCURRENCY = 4
+# Seconds one item may take when neither --timeout nor the predictor says: far
+# beyond any healthy answer (an API item with every retry stays under it).
+DEFAULT_ITEM_TIMEOUT_S = 600.0
+# How many first answers, all failed the same way, stop a run.
+FAILURE_WINDOW = 8
 
 
 @dataclass
@@ -37,10 +59,18 @@ class RunResult:
     wall_s: float
     totals: Totals = field(default_factory=Totals)
     skipped: str | None = None
+    failure: str | None = None  # why the run stopped early (status "failed")
+    common_error: str | None = None  # the most common reason for no answer, if any
 
 
 def fingerprint_of(predictor: Predictor, spec: str) -> dict[str, Any]:
     return {"predictor": predictor.name, "spec": spec, **capabilities(predictor).fingerprint()}
+
+
+def item_timeout(predictor: Predictor, override: float | None = None) -> float:
+    """Seconds one item may take: ``override`` (``--timeout``), else the
+    predictor's ``item_timeout_s``, else ``DEFAULT_ITEM_TIMEOUT_S``."""
+    return float(override or capabilities(predictor).item_timeout_s or DEFAULT_ITEM_TIMEOUT_S)
 
 
 def run_predictor(
@@ -55,55 +85,115 @@ def run_predictor(
     limit: int | None = None,
     retry_errors: bool = False,
     progress: bool = True,
+    timeout: float | None = None,
 ) -> RunResult:
+    """Predict what ``results_dir``'s run of ``predictor`` lacks, and score it.
+
+    Raises ``bench.lock.RunLocked`` when another process writes the same run
+    directory, and ``BenchError`` from ``prepare()`` (nothing written then).
+    """
     started = time.perf_counter()
     fingerprint = fingerprint_of(predictor, spec)
     store = RunStore.for_run(results_dir, test_set.name, predictor.name, fingerprint)
     products = test_set.products()[: limit if limit is not None else None]
     truth = test_set.truth()
-    done = store.records()
-    todo = [p for p in products if p.id not in done
-            or (retry_errors and done[p.id].price is None)]
 
+    def left(done: dict[int, Record]) -> list[Product]:
+        return [p for p in products if p.id not in done
+                or (retry_errors and done[p.id].price is None)]
+
+    done = store.records()
+    todo = left(done)
+    failure = None
     if todo:
-        capabilities(predictor).prepare()  # may raise BenchError: nothing written yet
-        prepared = time.perf_counter()
-        info = _run_info(predictor, test_set, spec, kind, params, fingerprint, store)
-        info.status, info.started_at = "running", provenance.now()
-        store.open()
-        store.write_run(info)
+        lock = RunLock(store.dir)
+        lock.acquire()  # RunLocked: another process is asking these items now
         try:
-            _predict(predictor, todo, truth, store, done, concurrency, progress)
-        except BaseException:
-            info.status, info.updated_at = "interrupted", provenance.now()
-            store.write_run(info)
-            raise
+            done = store.records()  # what the last holder wrote before we got the lock
+            todo = left(done)
+            if todo:
+                info, failure = _predict_and_record(
+                    predictor, test_set, store, todo, truth, done, spec=spec, kind=kind,
+                    params=params, fingerprint=fingerprint, concurrency=concurrency,
+                    progress=progress, limit_s=item_timeout(predictor, timeout),
+                    started=started)
+                done = store.records()
         finally:
-            store.close()
-        done = store.records()
-    else:
+            lock.release()
+            _remove_if_empty(store.dir)
+    if not todo:
         info = store.run_info() or RunInfo()
 
     wall = time.perf_counter() - started
     in_scope = {p.id: truth[p.id] for p in products}
+    common = common_error(r for i, r in done.items() if i in in_scope)
     if not todo and info.metrics and info.limit == limit and info.totals:
         # Nothing new: the figures in run.json are current (a rerun stays instant).
-        return RunResult(predictor.name, store, info.metrics, 0, wall, info.totals)
+        return RunResult(predictor.name, store, info.metrics, 0, wall, info.totals,
+                         common_error=common)
     answers = {i: r.price for i, r in done.items() if i in in_scope}
     scores = metrics.score(in_scope, answers)
     totals = _totals(done, in_scope)
     if todo:
-        # Loading or training is not prediction: time per item counts predict only.
-        predict_s = time.perf_counter() - prepared
-        before = info.timings.predict_s_total if info.timings else None
-        info.timings = Timings(
-            last_wall_s=round(wall, 3), last_prepare_s=round(prepared - started, 3),
-            last_predict_s=round(predict_s, 3),
-            predict_s_total=round((before or 0.0) + predict_s, 3), items_last_run=len(todo))
-        info.status, info.finished_at = "complete", provenance.now()
+        assert info.timings is not None
+        info.timings.last_wall_s = round(wall, 3)
         info.totals, info.metrics, info.limit = totals, scores, limit
         store.write_run(info)
-    return RunResult(predictor.name, store, scores, len(todo), wall, totals)
+    return RunResult(predictor.name, store, scores, len(todo), wall, totals,
+                     failure=failure, common_error=common)
+
+
+def _remove_if_empty(directory: Path) -> None:
+    """A run that wrote nothing (prepare failed) leaves no empty folder behind."""
+    try:
+        directory.rmdir()
+    except OSError:
+        pass
+
+
+def _predict_and_record(predictor: Predictor, test_set: TestSet, store: RunStore,
+                        todo: list[Product], truth: dict[int, float],
+                        done: dict[int, Record], *, spec: str, kind: str,
+                        params: dict[str, str] | None, fingerprint: dict[str, Any],
+                        concurrency: int | None, progress: bool, limit_s: float,
+                        started: float) -> tuple[RunInfo, str | None]:
+    """Prepare, predict ``todo`` and keep run.json's status and timings true
+    whichever way it ends (complete, failed, interrupted)."""
+    capabilities(predictor).prepare()  # may raise BenchError: nothing written yet
+    prepared = time.perf_counter()
+    info = _run_info(predictor, test_set, spec, kind, params, fingerprint, store)
+    info.status, info.started_at, info.reason = "running", provenance.now(), None
+    store.open()
+    outcome = _Outcome()
+    try:
+        store.write_run(info)
+        _predict(predictor, todo, truth, store, done, concurrency, progress, limit_s, outcome)
+    except BaseException:
+        # Interrupted (Ctrl-C) or broken: say so, and keep the time spent.
+        _add_timings(info, started, prepared, outcome.recorded)
+        info.status, info.updated_at = "interrupted", provenance.now()
+        store.write_run(info)
+        raise
+    finally:
+        store.close()
+    _add_timings(info, started, prepared, outcome.recorded)
+    if outcome.failure is not None:
+        info.status, info.reason, info.updated_at = "failed", outcome.failure, provenance.now()
+    else:
+        info.status, info.finished_at = "complete", provenance.now()
+    return info, outcome.failure
+
+
+def _add_timings(info: RunInfo, started: float, prepared: float, items: int) -> None:
+    """This invocation's times; ``predict_s_total`` adds them to the earlier ones'.
+    Loading or training is not prediction: time per item counts predict only."""
+    now = time.perf_counter()
+    predict_s = now - prepared
+    before = info.timings.predict_s_total if info.timings else None
+    info.timings = Timings(
+        last_wall_s=round(now - started, 3), last_prepare_s=round(prepared - started, 3),
+        last_predict_s=round(predict_s, 3),
+        predict_s_total=round((before or 0.0) + predict_s, 3), items_last_run=items)
 
 
 def _run_info(predictor: Predictor, test_set: TestSet, spec: str, kind: str,
@@ -177,28 +267,95 @@ def _describe(exc: BaseException) -> str:
     return scrub(f"{type(exc).__name__}: {exc}")[:500]
 
 
+def failure_kind(error: str | None) -> str:
+    """An error with what differs between items taken out (numbers, quoted
+    text, a "not sent:" prefix), so that one cause reads as one kind."""
+    text = re.sub(r"^not sent: ", "", error or "no answer")
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
+    return re.sub(r"\d+(?:\.\d+)?", "#", text)[:200]
+
+
+def common_error(records: Iterator[Record] | Sequence[Record]) -> str | None:
+    """The most common reason among the records without an answer (one
+    example of it), or None when every record has an answer."""
+    kinds: Counter[str] = Counter()
+    example: dict[str, str] = {}
+    for r in records:
+        if r.price is None:
+            kind = failure_kind(r.error)
+            kinds[kind] += 1
+            example.setdefault(kind, r.error or "no answer")
+    if not kinds:
+        return None
+    return example[kinds.most_common(1)[0][0]]
+
+
+@dataclass
+class _Outcome:
+    """How one invocation's predicting went: answers recorded, and why it stopped early."""
+
+    recorded: int = 0
+    failure: str | None = None
+
+
+class _Stop(Exception):
+    """The first answers all failed the same way: stop asking."""
+
+
+class _FailureRule:
+    """Stops a run whose first ``window`` answers all failed the same way."""
+
+    def __init__(self, window: int):
+        self.window = window
+        self.kinds: list[str] = []
+        self.first: str | None = None
+        self.settled = window <= 0
+
+    def check(self, prediction: Prediction) -> str | None:
+        if self.settled:
+            return None
+        if prediction.price is not None:
+            self.settled = True  # one answer: not a systematic failure
+            return None
+        self.kinds.append(failure_kind(prediction.error))
+        self.first = self.first or prediction.error or "no answer"
+        if len(self.kinds) < self.window:
+            return None
+        self.settled = True
+        if len(set(self.kinds)) > 1:
+            return None
+        return f"the first {self.window} items all failed the same way: {self.first}"
+
+
 def _predict(predictor: Predictor, todo: list[Product], truth: dict[int, float],
              store: RunStore, done: dict[int, Record], concurrency: int | None,
-             progress: bool) -> None:
+             progress: bool, limit_s: float, outcome: _Outcome) -> None:
     tracker = _Progress(len(todo), done, truth, predictor.name, progress)
+    rule = _FailureRule(min(FAILURE_WINDOW, len(todo)))
 
     def record(product: Product, prediction: Prediction) -> None:
         rec = Record(product.id, truth.get(product.id), _clean(prediction))
         store.append(rec)
+        outcome.recorded += 1
         tracker.update(rec)
+        reason = rule.check(rec.prediction)
+        if reason is not None:
+            outcome.failure = reason
+            raise _Stop(reason)
 
     try:
         hooks = capabilities(predictor)
         if hooks.predict_one is not None:
             workers = concurrency or hooks.default_concurrency or DEFAULT_CONCURRENCY
-            _fan_out(hooks.predict_one, todo, record, workers)
+            _fan_out(hooks.predict_one, todo, record, workers, limit_s)
         else:
             batch = max(1, hooks.batch_size or len(todo))
             for start in range(0, len(todo), batch):
-                chunk = todo[start : start + batch]
-                for product, prediction in zip(chunk, _predict_chunk(predictor, chunk),
-                                               strict=True):
+                for product, prediction in _predict_chunk(predictor, todo[start : start + batch],
+                                                          limit_s):
                     record(product, prediction)
+    except _Stop:
+        pass  # outcome.failure says why; items in flight are abandoned
     finally:
         tracker.close()
 
@@ -218,49 +375,146 @@ def _with_latency(prediction: Prediction, latency: float) -> Prediction:
     return replace(prediction, latency_s=latency)
 
 
+def _timed_out(seconds: float, items: int = 1) -> Prediction:
+    each = f" ({items} items at {seconds / items:g} s each)" if items > 1 else ""
+    return Prediction.failed(f"timed out after {seconds:g} s{each}", latency_s=seconds)
+
+
 def _fan_out(fn: Callable[[Product], Prediction], todo: Sequence[Product],
-             record: Callable[[Product, Prediction], None], workers: int) -> None:
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict")
-    pending: dict[Future[Prediction], Product] = {}
-    items = iter(todo)
+             record: Callable[[Product, Prediction], None], workers: int,
+             limit_s: float) -> None:
+    """``fn`` on each product from ``workers`` daemon threads; answers are
+    recorded here, on the calling thread, as they arrive.
+
+    Items are handed out lazily, a bounded window ahead, so a kill loses only
+    items in flight. An item running past ``limit_s`` is recorded as timed out;
+    its thread is abandoned (it drops its late answer and ends) and a new
+    worker takes its place. Worker threads are daemons and are never joined:
+    neither an interrupt nor the end of the run waits for a stuck one.
+    """
+    tasks: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+    answers: queue.Queue[tuple[int, Prediction]] = queue.Queue()
+    guard = threading.Lock()
+    running: dict[int, float] = {}  # task -> when it started
+    abandoned: set[int] = set()
+    stop = threading.Event()
+
+    def work() -> None:
+        while True:
+            task = tasks.get()
+            if task is None or stop.is_set():
+                return
+            with guard:
+                running[task] = time.monotonic()
+            prediction = _timed_one(fn, todo[task])
+            with guard:
+                running.pop(task, None)
+                if task in abandoned:
+                    return  # recorded as timed out, and replaced
+            answers.put((task, prediction))
+
+    def spawn() -> None:
+        threading.Thread(target=work, name="predict", daemon=True).start()
+
+    outstanding: set[int] = set()
+    handed = 0
+
+    def hand_out(n: int) -> None:
+        nonlocal handed
+        for _ in range(n):
+            if handed >= len(todo):
+                return
+            outstanding.add(handed)
+            tasks.put(handed)
+            handed += 1
+
+    for _ in range(min(workers, len(todo))):
+        spawn()
+    hand_out(workers * 2)
     try:
-        # Submit lazily, a bounded window ahead: a kill loses only items in flight.
-        for product in _take(items, workers * 2):
-            pending[pool.submit(_timed_one, fn, product)] = product
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                record(pending.pop(future), future.result())
-            for product in _take(items, len(finished)):
-                pending[pool.submit(_timed_one, fn, product)] = product
+        while outstanding:
+            with guard:
+                now = time.monotonic()
+                expired = [t for t, began in running.items() if now - began >= limit_s]
+                for task in expired:
+                    running.pop(task)
+                    abandoned.add(task)
+                earliest = min(running.values(), default=now)
+            for task in expired:
+                outstanding.discard(task)
+                spawn()
+                record(todo[task], _timed_out(limit_s))
+                hand_out(1)
+            wait = min(1.0, max(0.005, limit_s - (now - earliest)))
+            try:
+                task, prediction = answers.get(timeout=wait)
+            except queue.Empty:
+                continue
+            if task in outstanding:
+                outstanding.discard(task)
+                record(todo[task], prediction)
+                hand_out(1)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop.set()
+        for _ in range(workers):
+            tasks.put(None)
 
 
-def _take(items: Iterable[Product], n: int) -> list[Product]:
-    out = []
-    for product in items:
-        out.append(product)
-        if len(out) >= n:
+class _OutOfTime(Exception):
+    """A call ran past its time limit (not a TimeoutError the predictor raised)."""
+
+
+def _call_with_limit(fn: Callable[[], Any], seconds: float) -> Any:
+    """``fn()`` on a daemon thread; ``_OutOfTime`` when it takes longer than
+    ``seconds`` (the thread is abandoned, never joined)."""
+    box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+
+    def target() -> None:
+        try:
+            box.put((True, fn()))
+        except BaseException as exc:  # handed to the caller
+            box.put((False, exc))
+
+    threading.Thread(target=target, name="predict-batch", daemon=True).start()
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            ok, value = box.get(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
             break
-    return out
+        except queue.Empty:
+            if time.monotonic() >= deadline:
+                raise _OutOfTime(seconds) from None
+    if not ok:
+        raise value
+    return value
 
 
-def _predict_chunk(predictor: Predictor, chunk: list[Product]) -> list[Prediction]:
-    """A chunk's predictions; if the chunk fails, each item alone, so one bad
-    item becomes one no-answer instead of a lost chunk."""
+def _predict_chunk(predictor: Predictor, chunk: list[Product],
+                   limit_s: float) -> Iterator[tuple[Product, Prediction]]:
+    """A chunk's predictions, under a limit of ``limit_s`` per item. If the
+    chunk fails, each item alone, so one bad item becomes one no-answer instead
+    of a lost chunk; if it runs out of time, each item is a timed-out no-answer."""
     start = time.perf_counter()
+    seconds = limit_s * len(chunk)
     try:
-        out = list(predictor.predict(chunk))
+        out = list(_call_with_limit(lambda: list(predictor.predict(chunk)), seconds))
         if len(out) != len(chunk):
             raise RuntimeError(f"predict returned {len(out)} predictions for {len(chunk)} items")
-        each = (time.perf_counter() - start) / len(chunk)
-        return [_with_latency(p, each) if isinstance(p, Prediction) and p.latency_s is None
-                else p for p in out]
+    except _OutOfTime:
+        for product in chunk:
+            yield product, _timed_out(seconds, len(chunk))
+        return
     except Exception as exc:
         if len(chunk) == 1:
-            return [Prediction.failed(_describe(exc))]
-    return [_predict_chunk(predictor, [p])[0] for p in chunk]
+            yield chunk[0], Prediction.failed(_describe(exc))
+        else:
+            for product in chunk:
+                yield from _predict_chunk(predictor, [product], limit_s)
+        return
+    each = (time.perf_counter() - start) / len(chunk)
+    for product, p in zip(chunk, out, strict=True):
+        yield product, (_with_latency(p, each) if isinstance(p, Prediction)
+                        and p.latency_s is None else p)
 
 
 class _Progress:

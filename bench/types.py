@@ -81,6 +81,10 @@ class BasePredictor:
     - ``batch_size``: the chunk size for ``predict`` (``None``: all at once).
     - ``default_concurrency``: threads for ``predict_one`` when ``--concurrency``
       is not given (``None``: the runner's default).
+    - ``item_timeout_s``: seconds one item may take before the runner records
+      it as no answer ("timed out after N s") and goes on (a ``predict`` chunk
+      gets this times its size); ``--timeout`` overrides it (``None``: the
+      runner's default, ``bench.runner.DEFAULT_ITEM_TIMEOUT_S``).
     - ``seed``: the seed of its randomness, recorded in ``run.json`` (``None``:
       nothing to record).
     - ``unavailable()``: why it cannot run here (no key, no GPU, a missing
@@ -105,6 +109,7 @@ class BasePredictor:
     name: str = ""
     batch_size: int | None = None
     default_concurrency: int | None = None
+    item_timeout_s: float | None = None
     seed: int | None = None
 
     def predict(self, products: Sequence[Product]) -> Sequence[Prediction]:
@@ -177,6 +182,14 @@ class Capabilities:
     @property
     def default_concurrency(self) -> int | None:
         return self._int("default_concurrency")
+
+    @property
+    def item_timeout_s(self) -> float | None:
+        """Seconds one item may take, or None for the runner's default."""
+        value = getattr(self.predictor, "item_timeout_s", None)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            return None
+        return float(value)
 
     @property
     def seed(self) -> Any:

@@ -153,7 +153,12 @@ class ClassicPredictor(BasePredictor):
                    if importlib.util.find_spec(m) is None]
         if missing:
             return (f"needs {', '.join(missing)}: pip install 'pricer-bench[classic]'")
-        return None
+        return self._no_training_data()
+
+    def _no_training_data(self) -> str | None:
+        if self._examples is not None or self.ctx is None:
+            return None
+        return self.ctx.training_data_missing()
 
     def _extra_modules(self) -> tuple[str, ...]:
         return ()
@@ -236,7 +241,7 @@ class ConstantPredictor(ClassicPredictor):
     libraries = ()
 
     def unavailable(self) -> str | None:
-        return None
+        return self._no_training_data()
 
     def _fit(self, products: list[Product], prices: list[float]) -> float:
         return sum(prices) / len(prices)

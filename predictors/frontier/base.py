@@ -201,6 +201,15 @@ class ApiPredictor(BasePredictor):
                     "at a compatible server)")
         return None
 
+    @property
+    def item_timeout_s(self) -> float:  # type: ignore[override]
+        """The runner's time limit per item: every attempt's timeout and the
+        longest waits between them (backoff or a server's Retry-After), plus a
+        minute; an item past it is recorded as timed out."""
+        s = self.settings
+        wait = max(s.max_backoff, self.policy.max_retry_after)
+        return (s.max_retries + 1) * s.timeout + s.max_retries * wait + 60.0
+
     def fingerprint(self) -> dict[str, Any]:
         return {"version": self.version, "model": self.model, "endpoint": self.endpoint,
                 **self.output_params()}
