@@ -19,7 +19,7 @@ import pytest
 from bench.data import load_test_set, load_train
 from bench.errors import BenchError
 from predictors.qlora import distributed
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 TRAIN_SIZE = 32
 STEPS = 6
@@ -54,6 +54,14 @@ def test_each_process_takes_the_gpu_of_its_local_rank() -> None:
             distributed.device_for(fixed, True, second)
         assert "\n" not in str(err.value)
     assert distributed.global_batch(2, 3, distributed.Ranks(4, 0, 0)) == 24
+
+
+def test_a_fixed_device_under_torchrun_is_refused_in_one_line(data_dir: Path) -> None:
+    done = run_cli("train", "qlora", "--data-dir", str(data_dir), "--param", "device=cuda:0",
+                   env={"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"})
+    assert done.returncode == 2, done.stderr[-2000:]
+    [line] = done.stderr.strip().splitlines()
+    assert "device=cuda:0" in line and "local rank" in line and "Traceback" not in line
 
 
 # -- two processes against one ------------------------------------------------------
