@@ -9,9 +9,9 @@ results folder) and prints items per second and the ratio: what a vLLM user
 sees, in miniature. llama-cpp-python's server answers one request at a time,
 so the ratio stays near 1 here; vLLM batches concurrent requests.
 
-``openai-logprobs`` (``--spec openai-logprobs:pricer``) is refused on this
-model: its tokenizer splits numbers into digits, so the top-k rule does not
-apply, and the run stops after its first items with that reason.
+``openai-logprobs`` (``--spec openai-logprobs:pricer``) times the same
+requests, but answers nothing on this model: its tokenizer splits numbers into
+digits, so the top-k rule does not apply and each item carries that reason.
 
 Without the server package it says how to install it and exits 0.
 ``LlamaCppServer`` is also what the opt-in test (``pytest -m server``) starts.
