@@ -402,9 +402,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     examples = hooks.training_examples()
     if examples is None:
         examples = ctx.train_examples()[0]
-    print(f"training {predictor.name} on {len(examples)} examples", file=sys.stderr)
+    # Under torchrun / accelerate launch every process runs this; rank 0 speaks.
+    main = os.environ.get("RANK", "0").strip() in ("", "0")
+    if main:
+        print(f"training {predictor.name} on {len(examples)} examples", file=sys.stderr)
     fit(examples)
-    print(f"trained {predictor.name}")
+    if main:
+        print(f"trained {predictor.name}")
     return 0
 
 

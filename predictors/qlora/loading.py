@@ -187,12 +187,13 @@ def load_base_model(base: Source, plan: Plan) -> Any:
     kwargs: dict[str, Any] = {"trust_remote_code": False, "dtype": torch_dtype(plan.dtype),
                               **sources.hub_kwargs(base)}
     if plan.quant != "none":
+        kwargs["quantization_config"] = bnb_config(plan.quant, plan.compute_dtype)
+    if plan.on_cuda:  # straight onto its GPU: under torchrun, the one of its local rank
         import torch
 
-        kwargs["quantization_config"] = bnb_config(plan.quant, plan.compute_dtype)
         kwargs["device_map"] = {"": torch.device(plan.device).index or 0}
     model = AutoModelForCausalLM.from_pretrained(base.ref, **kwargs)
-    if plan.quant == "none":
+    if not plan.on_cuda:
         model = model.to(plan.device)
     return model
 

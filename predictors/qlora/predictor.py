@@ -31,7 +31,7 @@ from bench.errors import BenchError
 from bench.prompts import parse_price
 from bench.registry import register
 from bench.types import BasePredictor, Example, Prediction, Product
-from predictors.qlora import loading, sources
+from predictors.qlora import distributed, loading, sources
 from predictors.qlora.loading import Plan
 from predictors.qlora.sources import Source
 from predictors.qlora.training import QLoRATrainer, TrainConfig
@@ -341,7 +341,9 @@ class QLoRAPredictor(BasePredictor):
     def trainer(self) -> QLoRATrainer:
         """The fine-tuning side: this base, ``self.training``, the same device."""
         if self._trainer is None:
-            plan = loading.make_plan(self.device, self.quant, self.dtype)
+            device = distributed.device_for(self.device, loading.cuda_present(),
+                                            distributed.ranks())
+            plan = loading.make_plan(device, self.quant, self.dtype)
             self._trainer = QLoRATrainer(self.base_source, self.training, plan, ctx=self.ctx)
         return self._trainer
 
@@ -354,11 +356,12 @@ class QLoRAPredictor(BasePredictor):
         uses it (``bench run qlora --param adapter=PATH`` scores it later)."""
         result = self.trainer().fit(examples)
         last = result.loss_curve[-1]["loss"] if result.loss_curve else float("nan")
-        print(f"saved adapter to {result.output_dir} ({result.examples_used} examples, "
-              f"{result.seconds:.0f} s, last logged loss {last:.3f}); score it with: "
-              f"bench run qlora --param adapter={result.output_dir}"
-              + (f" --param base={self.base}" if self.base != DEFAULT_BASE else ""),
-              file=sys.stderr)
+        if result.written:  # rank 0 only under torchrun / accelerate launch
+            print(f"saved adapter to {result.output_dir} ({result.examples_used} examples, "
+                  f"{result.seconds:.0f} s, last logged loss {last:.3f}); score it with: "
+                  f"bench run qlora --param adapter={result.output_dir}"
+                  + (f" --param base={self.base}" if self.base != DEFAULT_BASE else ""),
+                  file=sys.stderr)
         self.adapter, self.revision = str(result.output_dir), None
         self._model = self._tokenizer = self._fingerprint = None
         self.name = self._display_name()

@@ -6,6 +6,10 @@ notebook as a trainer with its own configuration.
 loading, trains LoRA (peft) on the base with a plain transformers Trainer, and
 saves the adapter with a ``training.json`` record. The loss is on the price
 tokens only (``examples.py``).
+
+Launched by ``torchrun`` or ``accelerate launch``, the same code trains data
+parallel (``distributed.py``): each process on its own GPU, the Trainer
+shards the data, and rank 0 alone writes the adapter and ``training.json``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.fsutil import atomic_write_json
 from bench.types import Example
-from predictors.qlora import loading, memory, sources
+from predictors.qlora import distributed, loading, memory, sources
 from predictors.qlora.examples import PadCollator, data_digest, encode_examples
 from predictors.qlora.loading import FallbackWarning, Plan
 from predictors.qlora.sources import Source
@@ -98,6 +102,7 @@ class TrainResult:
     examples_dropped: int
     loss_curve: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    written: bool = True  # False on the ranks other than 0 of a data-parallel run
 
 
 def _optimizer(name: str, plan: Plan) -> str:
@@ -237,6 +242,10 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import Trainer, TrainingArguments
 
+    where = distributed.ranks()
+    if not where.main:  # one set of progress bars, warnings and final lines: rank 0's
+        transformers.logging.set_verbosity_error()
+        warnings.simplefilter("ignore", FallbackWarning)
     transformers.set_seed(config.seed)
     tokenizer = loading.load_tokenizer(base, padding_side="right")
     rows, dropped = encode_examples(tokenizer, examples, config.max_length)
@@ -249,15 +258,19 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
 
     model = loading.load_base_model(base, plan)
     checkpointing = config.gradient_checkpointing
+    # Non-reentrant checkpointing: the reentrant kind breaks DDP with frozen weights.
+    reentrancy = {"use_reentrant": False} if checkpointing else None
     if plan.quant != "none":
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing,
+                                                gradient_checkpointing_kwargs=reentrancy)
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
                       lora_dropout=config.lora_dropout, target_modules=list(config.modules),
                       bias="none", task_type="CAUSAL_LM")
     model.config.use_cache = False  # no KV cache while training (and checkpointing)
     model = get_peft_model(model, lora)
 
-    per_epoch = math.ceil(len(rows) / (config.train_batch_size * config.grad_accum))
+    global_batch = distributed.global_batch(config.train_batch_size, config.grad_accum, where)
+    per_epoch = math.ceil(len(rows) / global_batch)
     total = config.max_steps if config.max_steps > 0 else math.ceil(per_epoch * config.epochs)
     mixed = precision(plan) if plan.quant != "none" or plan.dtype != "float32" else "float32"
     args = TrainingArguments(
@@ -278,8 +291,13 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
         bf16=plan.on_cuda and mixed == "bfloat16",
         fp16=plan.on_cuda and mixed == "float16",
         gradient_checkpointing=checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
+        gradient_checkpointing_kwargs=reentrancy,
         use_cpu=not plan.on_cuda,
+        # Data parallel (no effect in one process): LoRA trains every adapter
+        # weight each step, so DDP need not search for unused ones; gloo on CPU.
+        ddp_find_unused_parameters=False,
+        ddp_backend="gloo" if where.distributed and not plan.on_cuda else None,
+        disable_tqdm=not where.main or None,
         remove_unused_columns=False,
         dataloader_num_workers=0,
         weight_decay=config.weight_decay,
@@ -298,9 +316,11 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
          if k in ("step", "epoch", "loss", "learning_rate", "grad_norm")}
         for entry in trainer.state.log_history if "loss" in entry
     ]
+    steps = trainer.state.global_step
+    if not where.main:  # rank 0 writes the one adapter and training.json
+        return TrainResult(output_dir, len(rows), dropped, curve, seconds, written=False)
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(output_dir))
-    steps = trainer.state.global_step
     meta = {
         "base": base.label,
         "base_revision": base.revision,
@@ -308,6 +328,8 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
                             if hasattr(args.optim, "value") else str(args.optim),
                             "total_steps": steps},
         "load": {**plan.describe(), "mixed_precision": mixed},
+        "world_size": where.world_size,
+        "global_batch_size": global_batch,
         "data": {"fingerprint": data_fingerprint, "texts_sha256": data_digest(examples),
                  "examples": len(examples), "used": len(rows), "dropped": dropped},
         "loss_curve": curve,
