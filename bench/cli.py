@@ -13,6 +13,7 @@ from bench import registry
 from bench.context import Context
 from bench.data import TestSet, load_test_set
 from bench.errors import BenchError
+from bench.fsutil import folder, writable_folder
 from bench.types import capabilities
 
 EXIT_BAD_INPUT = 2
@@ -32,6 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `bench list | head`
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a folder that is a file, read-only, full: one line, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 # -- parser ------------------------------------------------------------------
@@ -156,6 +161,7 @@ def _why_not(predictor: Any) -> str | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from bench import runner, tables
 
+    writable_folder(args.results_dir)
     ctx = _context(args)
     test_set = ctx.test_set
     assert test_set is not None
@@ -232,6 +238,7 @@ def _stored(results_dir: Path) -> list[Any]:
     """Every stored run, scored; none is a user mistake (nothing to report on)."""
     from bench.reports.collect import collect
 
+    folder(results_dir)
     entries = collect(results_dir)
     if not entries:
         raise BenchError("no stored runs: run `bench run` first", results_dir)
@@ -264,12 +271,19 @@ def cmd_score(args: argparse.Namespace) -> int:
     from bench.provenance import now
 
     entries = _stored(args.results_dir)
-    rows = []
+    rows, unwritten = [], []
     for e in entries:
-        info = replace(e.info, metrics=e.scores, rescored_at=now())
-        e.store.write_run(info)
-        rows.append(tables.score_row(f"{e.predictor} [{e.test_set}]", e.scores, info.totals))
+        rows.append(tables.score_row(f"{e.predictor} [{e.test_set}]", e.scores, e.info.totals))
+        if e.info.metrics == e.scores:
+            continue  # nothing new to store: the folder is left as it is
+        try:
+            e.store.write_run(replace(e.info, metrics=e.scores, rescored_at=now()))
+        except OSError:  # read-only: the figures are on screen, the folder untouched
+            unwritten.append(e.store.run_path)
     print(tables.render(rows))
+    if unwritten:
+        print(f"note: {len(unwritten)} run.json not updated (read-only), e.g. {unwritten[0]}; "
+              "the figures above are current", file=sys.stderr)
     return 0
 
 

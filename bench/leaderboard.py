@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.fsutil import writable_folder
 from bench.reports.collect import Entry, attach_categories, collect
-from bench.reports.files import CSV, JSON, MARKDOWN, write
+from bench.reports.files import CSV, JSON, MARKDOWN, keep_timings, write
 from bench.reports.layout import Drawn
 from bench.reports.markdown import markdown
 from bench.reports.readme import README_END, README_START, readme_block, split_readme, update_readme
@@ -38,11 +39,13 @@ def publish(results_dir: Path, *, data_dir: Path | None = None, charts: bool = T
 
     ``workers``: processes drawing charts (None: automatic, see ``charts.draw_all``).
     """
+    writable_folder(results_dir)
     if readme is not None:
         split_readme(readme)  # refuse before writing anything
     entries = collect(results_dir)
     if not entries:
         raise BenchError("no stored runs: run `bench run all` first", results_dir)
+    keep_timings(entries, results_dir / JSON)
     missing = attach_categories(entries, data_dir)
     drawn = None
     if charts:

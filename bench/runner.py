@@ -76,6 +76,7 @@ def run_predictor(
             _predict(predictor, todo, truth, store, done, concurrency, progress)
         except BaseException:
             info.status, info.updated_at = "interrupted", provenance.now()
+            info.finished_ns = time.time_ns()
             store.write_run(info)
             raise
         finally:
@@ -83,6 +84,11 @@ def run_predictor(
         done = store.records()
     else:
         info = store.run_info() or RunInfo()
+    # run.json missing or damaged while answers are stored: rebuilt and written below.
+    rebuild = not todo and bool(done) and (store.run_problem() is not None
+                                           or not store.run_path.exists())
+    if rebuild:
+        info = _run_info(predictor, test_set, spec, kind, params, fingerprint, store)
 
     wall = time.perf_counter() - started
     in_scope = {p.id: truth[p.id] for p in products}
@@ -92,15 +98,18 @@ def run_predictor(
     answers = {i: r.price for i, r in done.items() if i in in_scope}
     scores = metrics.score(in_scope, answers)
     totals = _totals(done, in_scope)
-    if todo:
-        # Loading or training is not prediction: time per item counts predict only.
-        predict_s = time.perf_counter() - prepared
-        before = info.timings.predict_s_total if info.timings else None
-        info.timings = Timings(
-            last_wall_s=round(wall, 3), last_prepare_s=round(prepared - started, 3),
-            last_predict_s=round(predict_s, 3),
-            predict_s_total=round((before or 0.0) + predict_s, 3), items_last_run=len(todo))
+    if todo or rebuild:
+        if todo:
+            # Loading or training is not prediction: time per item counts predict only.
+            predict_s = time.perf_counter() - prepared
+            before = info.timings.predict_s_total if info.timings else None
+            info.timings = Timings(
+                last_wall_s=round(wall, 3), last_prepare_s=round(prepared - started, 3),
+                last_predict_s=round(predict_s, 3),
+                predict_s_total=round((before or 0.0) + predict_s, 3),
+                items_last_run=len(todo))
         info.status, info.finished_at = "complete", provenance.now()
+        info.finished_ns = time.time_ns()
         info.totals, info.metrics, info.limit = totals, scores, limit
         store.write_run(info)
     return RunResult(predictor.name, store, scores, len(todo), wall, totals)

@@ -3,14 +3,19 @@
 ``leaderboard.json`` rows keep the keys other tools read (predictor, test_set,
 answered, total, mae, mae_ci95, rmsle, hit_rate); the rest (rank, the paired
 comparison with the leader, break-downs, chart links) are additions. Nothing
-in the files depends on the clock, so the same runs give the same bytes.
-Every file is written atomically.
+in the files depends on the clock or the machine, so the same answers give the
+same bytes: times per item are measured on the machine that ran, so a row
+whose figures are unchanged keeps the time already published (``keep_timings``),
+and run folders are named relative to the results dir. Every file is written
+atomically, and only when its content changes (a clone's ``make run`` leaves
+``git status`` clean).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -43,6 +48,29 @@ def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
 def _column(band: str) -> str:
     """``under $50`` -> ``under_50``, ``$50-200`` -> ``50_200``."""
     return re.sub(r"[^a-z0-9]+", "_", band.lower()).strip("_")
+
+
+# What decides that a row's figures are unchanged: the same answers give the same values.
+SAME_FIGURES = ("predictor", "test_set", "status", "answered", "total", "mae", "mae_ci95",
+                "rmsle", "hit_rate", "cost_usd", "input_tokens", "output_tokens")
+
+
+def keep_timings(entries: list[Entry], previous: Path) -> None:
+    """Give each entry whose figures equal its row in the ``previous`` leaderboard.json
+    that row's time per item: a rerun elsewhere (other speed, same answers) is no
+    new content. A changed row publishes the time measured with its answers."""
+    try:
+        rows = json.loads(previous.read_text(encoding="utf-8"))["rows"]
+        before = {(r["test_set"], r["predictor"]): r for r in rows if isinstance(r, dict)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    for e in entries:
+        old = before.get((e.test_set, e.predictor))
+        if old is None or "seconds_per_item" not in old:
+            continue
+        row = e.row()
+        if all(row.get(k) == old.get(k) for k in SAME_FIGURES):
+            e.keep_seconds_per_item(old["seconds_per_item"])
 
 
 def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None) -> list[Path]:
