@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     lst = sub.add_parser("list", parents=[data], help="every predictor and whether it can run")
+    lst.add_argument("--long", action="store_true",
+                     help="the full reason a predictor cannot run (default: one short line)")
     lst.set_defaults(handler=cmd_list)
 
     board = sub.add_parser("leaderboard", parents=[results],
@@ -120,15 +122,23 @@ def build_parser() -> argparse.ArgumentParser:
                            "unless NO_COLOR is set)")
     show.set_defaults(handler=cmd_show)
 
-    train = sub.add_parser("train", parents=[data, params], help="fit a trainable predictor")
+    train = sub.add_parser("train", help="fit a trainable predictor and save it (replacing "
+                                         "the saved model for the same rows and parameters)")
     train.add_argument("name")
+    train.add_argument("--data-dir", type=Path, default=None,
+                       help="folder with train.jsonl (default $BENCH_DATA_DIR, else the local "
+                            "cache, else the Hugging Face hub)")
+    train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="training parameter (repeatable), e.g. train_size=2000")
     train.set_defaults(handler=cmd_train)
 
     human = sub.add_parser("human", help="the person's sheet")
     human_sub = human.add_subparsers(dest="action", required=True)
     export = human_sub.add_parser("export", parents=[data],
                                   help="write the blank sheet (prompt,0 rows) to fill in")
-    export.add_argument("--output", type=Path, default=Path("human_input.csv"))
+    export.add_argument("--output", type=Path, required=True, metavar="FILE",
+                        help="where to write the sheet (required: never a surprise file "
+                             "in the current folder)")
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
     export.set_defaults(handler=cmd_human_export)
 
@@ -177,7 +187,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         reason = _why_not(predictor)
         if reason:
             skipped.append((predictor.name, reason))
-            print(f"skipped {predictor.name}: {reason}", file=sys.stderr)
             continue
         entry = registry.get(registry.parse_spec(spec)[0])
         result = runner.run_predictor(
@@ -191,7 +200,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if rows:
         print(tables.render([row for *_, row in sorted(rows, key=lambda r: r[:2])]))
     for name, reason in skipped:
-        print(f"skipped {name}: {reason}")
+        print(f"skipped {name}: {tables.short_reason(reason)}")
+    if any(tables.short_reason(r) != r for _, r in skipped):
+        print("(full reasons: `bench list --long`)")
     print(f"results in {args.results_dir}/")
     return 0
 
@@ -229,8 +240,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             reason = _why_not(registry.build(spec, {}, ctx))
         except BenchError as exc:
             reason = str(exc)
-        rows.append([spec, entry.kind, "yes" if not reason else f"no: {reason}", entry.summary])
+        shown = reason if args.long or not reason else tables.short_reason(reason)
+        rows.append([spec, entry.kind, "yes" if not reason else f"no: {shown}", entry.summary])
     print(tables.render(rows, ["predictor", "kind", "runs here", "what"]))
+    if not args.long and any(r[2].endswith(("…", "more)")) for r in rows):
+        print("(shortened reasons: `bench list --long` for the full text)")
     return 0
 
 
@@ -313,7 +327,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    ctx = _context(args)
+    ctx = _context(args, with_test_set=False)
     params = registry.parse_params(args.param)
     predictor = registry.build(args.name, params, ctx)
     hooks = capabilities(predictor)
@@ -323,10 +337,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     examples = hooks.training_examples()
     if examples is None:
         examples = ctx.train_examples()[0]
-    print(f"training {predictor.name} on {len(examples)} examples", file=sys.stderr)
+    saved_before = _model_dirs(ctx.models_dir)
+    print(f"training {predictor.name} on {len(examples)} examples (retrains even when a "
+          "model is saved for these rows and parameters)", file=sys.stderr)
     fit(examples)
-    print(f"trained {predictor.name}")
+    where = getattr(predictor, "model_dir", None)
+    if where is not None:
+        verb = "replaced the saved model" if Path(where) in saved_before else "saved the model"
+        print(f"trained {predictor.name}: {verb} in {where}")
+    else:
+        print(f"trained {predictor.name}")
+    cv = getattr(predictor, "cv_mae", None)
+    if isinstance(cv, int | float):
+        print(f"cross-validated MAE on the training rows: ${cv:,.2f}")
     return 0
+
+
+def _size(folders: Sequence[Path]) -> int:
+    return sum(f.stat().st_size for m in folders for f in m.rglob("*") if f.is_file())
+
+
+def _model_dirs(root: Path) -> set[Path]:
+    """The saved models' folders (``<models dir>/<predictor>/<key>``)."""
+    return {p for p in root.glob("*/*") if p.is_dir()} if root.is_dir() else set()
 
 
 def cmd_human_export(args: argparse.Namespace) -> int:
@@ -349,6 +382,12 @@ def cmd_cache(args: argparse.Namespace) -> int:
         print(f"{info['path']}: {info['entries']} responses, {info['bytes']:,} bytes")
         for name, count in sorted(info["by_predictor"].items()):
             print(f"  {name}: {count}")
+        models = sorted(_model_dirs(ctx.models_dir))
+        print(f"{ctx.models_dir}: {len(models)} fitted models, {_size(models):,} bytes "
+              "(delete a folder to retrain that model)")
+        for name in sorted({m.parent.name for m in models}):
+            mine = [m for m in models if m.parent.name == name]
+            print(f"  {name}: {len(mine)} ({_size(mine):,} bytes)")
     else:
         removed = ctx.responses.clear(args.predictor)
         print(f"removed {removed} cached responses")
