@@ -122,8 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "unless NO_COLOR is set)")
     show.set_defaults(handler=cmd_show)
 
-    train = sub.add_parser("train", help="fit a trainable predictor and save it (replacing "
-                                         "the saved model for the same rows and parameters)")
+    train_help = ("fit a trainable predictor and save it (replacing the saved model for the "
+                  "same rows and parameters)")
+    train = sub.add_parser("train", help=train_help, description=train_help)
     train.add_argument("name")
     train.add_argument("--data-dir", type=Path, default=None,
                        help="folder with train.jsonl (default $BENCH_DATA_DIR, else the local "
