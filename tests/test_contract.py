@@ -158,6 +158,9 @@ def test_a_clashing_plugin_is_listed_as_failed_and_the_rest_still_list(
     listed = run_cli("list", "--data-dir", str(data_dir), env=env)
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith("| xgboost "))
+    assert "is taken twice" in row  # in short; in full with --long
+    full = run_cli("list", "--long", "--data-dir", str(data_dir), env=env).stdout
+    row = next(line for line in full.splitlines() if line.startswith("| xgboost "))
     assert "is taken twice" in row and "entry point xgboost = evil:xgboost" in row
     assert "Always a dollar." in listed.stdout and "| human " in listed.stdout
     ran = run_cli("run", "xgboost", "--data-dir", str(data_dir), "--limit", "1", env=env)
