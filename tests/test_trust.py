@@ -5,6 +5,7 @@ files or read-only (#12). Function predictors and synthetic run folders only."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -228,3 +229,27 @@ def test_score_and_the_board_work_or_say_one_line_on_a_read_only_folder(
     finally:
         for p in [tmp_path, *tmp_path.rglob("*")]:
             p.chmod(p.stat().st_mode | stat.S_IWUSR)
+
+
+def test_score_leaves_a_current_run_alone_and_prints_when_it_cannot_write(
+        tmp_path, synthetic_test_set, capsys, monkeypatch):
+    store = _run(synthetic_test_set, tmp_path)
+    before, stamp = store.run_path.read_bytes(), store.run_path.stat().st_mtime_ns
+    assert main(["score", "--results-dir", str(tmp_path)]) == 0
+    assert store.run_path.read_bytes() == before and store.run_path.stat().st_mtime_ns == stamp
+    # Stale figures on a folder that refuses writes (a read-only mount: EROFS):
+    info = json.loads(before)
+    info["metrics"]["mae"] = 999.0
+    store.run_path.write_text(json.dumps(info))
+    stale = store.run_path.read_bytes()
+
+    def refuse(self, info):
+        raise OSError(errno.EROFS, "Read-only file system", str(self.run_path))
+
+    monkeypatch.setattr(RunStore, "write_run", refuse)
+    capsys.readouterr()
+    assert main(["score", "--results-dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "slow-pricer" in out and "999" not in out
+    assert "read-only" in err and err.count("\n") == 1
+    assert store.run_path.read_bytes() == stale
