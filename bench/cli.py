@@ -267,7 +267,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
                                charts=not args.no_charts, readme=args.update_readme,
                                workers=None)
     for path in done.files:
-        print(f"wrote {path}")
+        print(f"{'unchanged' if path in done.unchanged else 'wrote'} {path}")
     if done.drawn is not None:
         print(f"charts: {done.drawn.drawn} drawn, {done.drawn.skipped} unchanged, "
               f"{done.drawn.removed} stale removed, under {args.results_dir / 'charts'}")

@@ -7,7 +7,7 @@ this module only runs it, and names the pieces other code and tests call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -31,6 +31,7 @@ class Published:
     drawn: Drawn | None
     without_categories: list[str]
     readme_changed: bool | None = None  # None: no README asked for
+    unchanged: list[Path] = field(default_factory=list)  # files left alone: same content
 
 
 def publish(results_dir: Path, *, data_dir: Path | None = None, charts: bool = True,
@@ -52,8 +53,9 @@ def publish(results_dir: Path, *, data_dir: Path | None = None, charts: bool = T
         from bench.reports import charts as drawing  # matplotlib: only when drawing
 
         drawn = drawing.draw_all(results_dir, entries, workers=workers)
-    files = write(results_dir, entries, drawn)
-    out = Published(entries, files, drawn, missing)
+    unchanged: list[Path] = []
+    files = write(results_dir, entries, drawn, unchanged)
+    out = Published(entries, files, drawn, missing, unchanged=unchanged)
     if readme is not None:
         out.readme_changed = update_readme(readme,
                                            readme_block(entries, results_dir, readme, drawn))

@@ -175,8 +175,9 @@ def test_a_rerun_with_the_same_answers_leaves_the_published_files_alone(tmp_path
     moved = tmp_path / "elsewhere"
     shutil.copytree(tmp_path, moved)
     for where in (tmp_path, moved):
-        leaderboard.publish(where, charts=False)
+        done = leaderboard.publish(where, charts=False)
         assert {n: (where / n).read_bytes() for n in published} == published
+        assert sorted(p.name for p in done.unchanged) == sorted(published)
     assert {n: (tmp_path / n).stat().st_mtime_ns for n in published} == stamps  # not rewritten
     # New answers are new content: the timing measured with them is published too.
     lines = [json.loads(x) for x in store.predictions_path.read_text().splitlines()]

@@ -73,8 +73,10 @@ def keep_timings(entries: list[Entry], previous: Path) -> None:
             e.keep_seconds_per_item(old["seconds_per_item"])
 
 
-def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None) -> list[Path]:
-    """LEADERBOARD.md, leaderboard.json and leaderboard.csv in ``results_dir``."""
+def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None,
+          unchanged: list[Path] | None = None) -> list[Path]:
+    """LEADERBOARD.md, leaderboard.json and leaderboard.csv in ``results_dir``; those
+    whose content did not change are left alone and added to ``unchanged``."""
     rows = [e.row() for e in entries]
     if drawn:
         for row, e in zip(rows, entries, strict=True):
@@ -82,16 +84,20 @@ def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None) -
             row["charts"] = ({"scatter": link(paths.scatter, results_dir),
                               "running": link(paths.running, results_dir)} if paths else None)
     md_path, json_path, csv_path = (results_dir / n for n in (MARKDOWN, JSON, CSV))
-    atomic_write_text(md_path, markdown(entries, drawn, results_dir))
+    same = unchanged if unchanged is not None else []
+    if not atomic_write_text(md_path, markdown(entries, drawn, results_dir)):
+        same.append(md_path)
     document: dict[str, Any] = {"rows": rows}
     if drawn:
         document["charts"] = {ts: {"mae": link(p, results_dir)} for ts, p in drawn.mae.items()}
-    atomic_write_json(json_path, document)
+    if not atomic_write_json(json_path, document):
+        same.append(json_path)
     flat = [_csv_row(r) for r in rows]
     columns = list(dict.fromkeys(k for r in flat for k in r)) or ["predictor"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(flat)
-    atomic_write_text(csv_path, buffer.getvalue())
+    if not atomic_write_text(csv_path, buffer.getvalue()):
+        same.append(csv_path)
     return [md_path, json_path, csv_path]
