@@ -38,6 +38,12 @@ def pick(entries: Sequence[Entry], name: str, test_set: str | None) -> Entry:
     """The entry for ``name``; on several test sets, the fixed benchmark's, else ask."""
     found = [e for e in entries if e.predictor == name
              and (test_set is None or e.test_set == test_set)]
+    if not found:  # the plain name of a predictor whose rows are named by their parameters
+        found = [e for e in entries if e.name == name
+                 and (test_set is None or e.test_set == test_set)]
+        if len({e.test_set for e in found}) == 1 and len(found) > 1:
+            labels = ", ".join(repr(e.predictor) for e in found)
+            raise BenchError(f"{name!r} ran with different parameters: name one of {labels}")
     if not found:
         names = sorted({e.predictor for e in entries
                         if test_set is None or e.test_set == test_set})

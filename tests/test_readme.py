@@ -104,6 +104,10 @@ def test_the_readme_python_and_bash_blocks_run(tmp_path, data_dir):
         assert "by-length" in result.stdout
     stored = sorted(p.parent.name for p in (tmp_path / "results").glob("*/*/run.json"))
     assert len(stored) == 2 and all(s.startswith("by-length-") for s in stored)
+    # A module name from the current folder works with the console script as with -m.
+    listed = _command("BENCH_PLUGINS=my_predictors,my_model bench list", tmp_path, env)
+    assert listed.returncode == 0 and "by-length" in listed.stdout, listed.stderr
+    assert "my-model" in listed.stdout
     # The class example runs too, through the same plugin mechanism.
     result = _command("BENCH_PLUGINS=./my_model.py python -m bench run my-model:v2 --quiet",
                       tmp_path, env)

@@ -254,3 +254,13 @@ def test_score_leaves_a_current_run_alone_and_prints_when_it_cannot_write(
     assert "slow-pricer" in out and "999" not in out
     assert "read-only" in err and err.count("\n") == 1
     assert store.run_path.read_bytes() == stale
+
+
+def test_show_takes_a_row_name_or_a_plain_name_when_it_is_one_row(tmp_path,
+                                                                  synthetic_test_set, capsys):
+    for delay in ("0", "0.0001"):
+        _run(synthetic_test_set, tmp_path, {"delay": delay})
+    assert main(["show", "slow-pricer (delay=0.0001)", "--results-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("slow-pricer (delay=0.0001) on ")
+    assert main(["show", "slow-pricer", "--results-dir", str(tmp_path)]) == 2
+    assert "'slow-pricer (delay=0)'" in capsys.readouterr().err
