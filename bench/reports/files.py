@@ -28,12 +28,13 @@ from bench.reports.markdown import link, markdown
 MARKDOWN = "LEADERBOARD.md"
 JSON = "leaderboard.json"
 CSV = "leaderboard.csv"
-NESTED = ("mae_ci95", "vs_leader", "by_price_band", "by_category", "charts")
+NESTED = ("mae_ci95", "vs_leader", "by_price_band", "by_category", "charts", "params")
 
 
 def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
     """Flat columns only: intervals split, the leader comparison and bands spread out."""
     flat = {k: v for k, v in row.items() if k not in NESTED}
+    flat["params"] = ", ".join(f"{k}={v}" for k, v in (row.get("params") or {}).items())
     ci = row.get("mae_ci95") or [None, None]
     flat.update(mae_ci95_lo=ci[0], mae_ci95_hi=ci[1])
     vs = row.get("vs_leader") or {}
