@@ -59,3 +59,17 @@ def test_a_wrong_typed_param_says_an_int(capsys, synthetic_test_set):
     assert main(["run", "batch-pricer", "--param", "batch_size=abc", "--dry-run",
                  "--test", synthetic_test_set.source]) == 2
     assert "is not an int" in capsys.readouterr().err
+
+
+def test_train_says_where_the_model_went_and_when_it_replaced_one(tmp_path, data_dir):
+    from tests.conftest import run_cli
+
+    env = {"BENCH_CACHE_DIR": str(tmp_path)}
+    args = ["train", "constant", "--data-dir", str(data_dir), "--param", "train_size=50"]
+    first = run_cli(*args, env=env)
+    assert first.returncode == 0, first.stderr
+    (model,) = (tmp_path / "models" / "constant").iterdir()
+    assert f"trained constant: saved the model in {model}" in first.stdout
+    second = run_cli(*args, env=env)
+    assert f"trained constant: replaced the saved model in {model}" in second.stdout
+    assert "retrains even when a model is saved" in second.stderr
