@@ -214,8 +214,10 @@ class RunStore:
 
 
 def iter_runs(results_dir: Path) -> Iterator[RunStore]:
-    """Every run directory under ``results_dir`` (``<test set>/<predictor>-<hash>``)."""
+    """Every run directory under ``results_dir`` (``<test set>/<predictor>-<hash>``):
+    those with a run.json, and those with answers but no run.json (readers warn)."""
     if not results_dir.is_dir():
         return
-    for run_json in sorted(results_dir.glob(f"*/*/{RUN}")):
-        yield RunStore(run_json.parent)
+    folders = {p.parent for name in (RUN, PREDICTIONS) for p in results_dir.glob(f"*/*/{name}")}
+    for folder in sorted(folders):
+        yield RunStore(folder)

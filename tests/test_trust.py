@@ -133,7 +133,7 @@ def test_a_wrong_shaped_line_is_named_skipped_and_asked_again(tmp_path, syntheti
 
 
 @pytest.mark.parametrize("damage", ['{"predictor": "slow-pr', "[1, 2]", '{"predictor": 5}',
-                                    '{"foo": 1}', ""])
+                                    '{"foo": 1}', "", None])
 def test_a_damaged_run_json_is_named_and_the_next_run_rewrites_it(tmp_path,
                                                                   synthetic_test_set, capsys,
                                                                   damage):
@@ -141,14 +141,20 @@ def test_a_damaged_run_json_is_named_and_the_next_run_rewrites_it(tmp_path,
     other = _run(synthetic_test_set, tmp_path / "other", {"delay": "0"})
     shutil.copytree(other.dir.parent, tmp_path / "second-set")
     damaged = RunStore(tmp_path / "second-set" / other.dir.name)
-    damaged.run_path.write_text(damage)
+    if damage is None:  # killed before run.json was written
+        damaged.run_path.unlink()
+    else:
+        damaged.run_path.write_text(damage)
     capsys.readouterr()
     assert [e.store.dir for e in collect(tmp_path)] == [good.dir]  # the board still builds
     assert str(damaged.run_path) in capsys.readouterr().err
     assert main(["leaderboard", "--no-charts", "--results-dir", str(tmp_path)]) == 0
     # `bench run` on that folder rewrites run.json from what is stored, asking nothing
     store = _run(synthetic_test_set, tmp_path / "other")
-    store.run_path.write_text(damage)
+    if damage is None:
+        store.run_path.unlink()
+    else:
+        store.run_path.write_text(damage)
     before = store.predictions_path.read_text()
     _run(synthetic_test_set, tmp_path / "other")
     assert store.predictions_path.read_text() == before

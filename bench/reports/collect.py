@@ -132,7 +132,7 @@ def collect(results_dir: Path, test_set: str | None = None) -> list[Entry]:
     """
     latest: dict[tuple[str, str, str], tuple[tuple[str, int, str], RunStore, RunInfo]] = {}
     for store in iter_runs(results_dir):
-        problem = store.run_problem()
+        problem = store.run_problem() if store.run_path.exists() else "missing"
         info = None if problem else store.run_info()
         if info is None or not info.predictor or not info.test_set:
             warn(str(store.run_path), f"{problem or 'unreadable'}; run left out "
