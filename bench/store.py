@@ -89,8 +89,11 @@ class Record:
             value = obj.get(key)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise BadLine(f"\"{key}\" is {value!r}, expected a finite non-negative number")
-        prediction = Prediction(**{k: obj.get(k) for k in PREDICTION_FIELDS})
-        return cls(item, obj.get("truth"), prediction)
+        values = {k: obj.get(k) for k in PREDICTION_FIELDS}
+        for key in TEXT:  # informational: any other JSON value is kept as its JSON text
+            if values[key] is not None and not isinstance(values[key], str):
+                values[key] = json.dumps(values[key], ensure_ascii=False)
+        return cls(item, obj.get("truth"), Prediction(**values))
 
 
 class BadLine(ValueError):
@@ -106,9 +109,10 @@ def _kind(value: Any) -> str:
 PREDICTION_FIELDS = tuple(f.name for f in fields(Prediction))
 NUMBER = (int, float)
 FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
-    "price": NUMBER, "truth": NUMBER, "error": str, "raw": str, "latency_s": NUMBER,
+    "price": NUMBER, "truth": NUMBER, "latency_s": NUMBER,
     "input_tokens": NUMBER, "output_tokens": NUMBER, "cost_usd": NUMBER,
 }
+TEXT = ("raw", "error")
 _warned: set[tuple[str, str]] = set()
 
 

@@ -270,3 +270,14 @@ def test_show_takes_a_row_name_or_a_plain_name_when_it_is_one_row(tmp_path,
     assert capsys.readouterr().out.startswith("slow-pricer (delay=0.0001) on ")
     assert main(["show", "slow-pricer", "--results-dir", str(tmp_path)]) == 2
     assert "'slow-pricer (delay=0)'" in capsys.readouterr().err
+
+
+def test_an_informational_field_of_another_type_keeps_the_answer(tmp_path,
+                                                                 synthetic_test_set, capsys):
+    store = _run(synthetic_test_set, tmp_path)
+    lines = [json.loads(x) for x in store.predictions_path.read_text().splitlines()]
+    lines[0]["raw"] = ["12", "13"]  # a paid answer is not asked again for its raw text
+    store.predictions_path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    records = store.records()
+    assert len(records) == len(lines) and records[lines[0]["id"]].raw == '["12", "13"]'
+    assert capsys.readouterr().err == ""
