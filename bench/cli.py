@@ -16,6 +16,7 @@ from bench import registry
 from bench.context import Context
 from bench.data import TestSet, load_test_set
 from bench.errors import BenchError
+from bench.fsutil import folder, writable_folder
 from bench.types import capabilities
 
 EXIT_BAD_INPUT = 2
@@ -44,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `bench list | head`
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a folder that is a file, read-only, full: one line, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     finally:
         restore()
 
@@ -103,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     lst = sub.add_parser("list", parents=[data], help="every predictor and whether it can run")
+    lst.add_argument("--long", action="store_true",
+                     help="the full reason a predictor cannot run (default: one short line)")
     lst.set_defaults(handler=cmd_list)
 
     board = sub.add_parser("leaderboard", parents=[results],
@@ -149,15 +156,24 @@ def build_parser() -> argparse.ArgumentParser:
                            "unless NO_COLOR is set)")
     show.set_defaults(handler=cmd_show)
 
-    train = sub.add_parser("train", parents=[data, params], help="fit a trainable predictor")
+    train_help = ("fit a trainable predictor and save it (replacing the saved model for the "
+                  "same rows and parameters)")
+    train = sub.add_parser("train", help=train_help, description=train_help)
     train.add_argument("name")
+    train.add_argument("--data-dir", type=Path, default=None,
+                       help="folder with train.jsonl (default $BENCH_DATA_DIR, else the local "
+                            "cache, else the Hugging Face hub)")
+    train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="training parameter (repeatable), e.g. train_size=2000")
     train.set_defaults(handler=cmd_train)
 
     human = sub.add_parser("human", help="the person's sheet")
     human_sub = human.add_subparsers(dest="action", required=True)
     export = human_sub.add_parser("export", parents=[data],
                                   help="write the blank sheet (prompt,0 rows) to fill in")
-    export.add_argument("--output", type=Path, default=Path("human_input.csv"))
+    export.add_argument("--output", type=Path, required=True, metavar="FILE",
+                        help="where to write the sheet (required: never a surprise file "
+                             "in the current folder)")
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
     export.set_defaults(handler=cmd_human_export)
 
@@ -216,6 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench import runner, tables
     from bench.lock import RunLocked
 
+    writable_folder(args.results_dir)
     ctx = _context(args)
     test_set = ctx.test_set
     assert test_set is not None
@@ -231,8 +248,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                                skipped=skipped if everything else None)
     if args.dry_run:
         return _dry_run(built, test_set, args.limit)
-    for name, reason in skipped:
-        print(f"skipped {name}: {reason}", file=sys.stderr)
     rows, failed, retryable = [], [], []
     for spec, predictor, params in built:
         try:
@@ -252,7 +267,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             reason = str(exc)
         if reason:
             skipped.append((predictor.name, reason))
-            print(f"skipped {predictor.name}: {reason}", file=sys.stderr)
             continue
         if result.failure:
             failed.append(result.name)
@@ -270,7 +284,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(tables.render([row for *_, row in sorted(rows, key=lambda r: r[:2])],
                             [*tables.HEADERS, "no answer (most common reason)"]))
     for name, reason in skipped:
-        print(f"skipped {name}: {reason}")
+        print(f"skipped {name}: {tables.short_reason(reason)}")
+    if any(tables.short_reason(r) != r for _, r in skipped):
+        print("(full reasons: `bench list --long`)")
     for name, missing in retryable:
         print(f"{name}: {missing} item{'s' if missing != 1 else ''} without an answer; "
               "add --retry-errors to ask them again")
@@ -316,8 +332,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             reason = _why_not(registry.build(spec, {}, ctx))
         except BenchError as exc:
             reason = str(exc)
-        rows.append([spec, entry.kind, "yes" if not reason else f"no: {reason}", entry.summary])
+        shown = reason if args.long or not reason else tables.short_reason(reason)
+        rows.append([spec, entry.kind, "yes" if not reason else f"no: {shown}", entry.summary])
     print(tables.render(rows, ["predictor", "kind", "runs here", "what"]))
+    if not args.long and any(r[2].endswith(("…", "more)")) for r in rows):
+        print("(shortened reasons: `bench list --long` for the full text)")
     return 0
 
 
@@ -325,6 +344,7 @@ def _stored(results_dir: Path) -> list[Any]:
     """Every stored run, scored; none is a user mistake (nothing to report on)."""
     from bench.reports.collect import collect
 
+    folder(results_dir)
     entries = collect(results_dir)
     if not entries:
         raise BenchError("no stored runs: run `bench run` first", results_dir)
@@ -338,7 +358,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
                                charts=not args.no_charts, readme=args.update_readme,
                                workers=None)
     for path in done.files:
-        print(f"wrote {path}")
+        print(f"{'unchanged' if path in done.unchanged else 'wrote'} {path}")
     if done.drawn is not None:
         print(f"charts: {done.drawn.drawn} drawn, {done.drawn.skipped} unchanged, "
               f"{done.drawn.removed} stale removed, under {args.results_dir / 'charts'}")
@@ -357,12 +377,19 @@ def cmd_score(args: argparse.Namespace) -> int:
     from bench.provenance import now
 
     entries = _stored(args.results_dir)
-    rows = []
+    rows, unwritten = [], []
     for e in entries:
-        info = replace(e.info, metrics=e.scores, rescored_at=now())
-        e.store.write_run(info)
-        rows.append(tables.score_row(f"{e.predictor} [{e.test_set}]", e.scores, info.totals))
+        rows.append(tables.score_row(f"{e.predictor} [{e.test_set}]", e.scores, e.info.totals))
+        if e.info.metrics == e.scores:
+            continue  # nothing new to store: the folder is left as it is
+        try:
+            e.store.write_run(replace(e.info, metrics=e.scores, rescored_at=now()))
+        except OSError:  # read-only: the figures are on screen, the folder untouched
+            unwritten.append(e.store.run_path)
     print(tables.render(rows))
+    if unwritten:
+        print(f"note: {len(unwritten)} run.json not updated (read-only), e.g. {unwritten[0]}; "
+              "the figures above are current", file=sys.stderr)
     return 0
 
 
@@ -392,7 +419,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    ctx = _context(args)
+    ctx = _context(args, with_test_set=False)
     params = registry.parse_params(args.param)
     predictor = registry.build(args.name, params, ctx)
     hooks = capabilities(predictor)
@@ -404,12 +431,32 @@ def cmd_train(args: argparse.Namespace) -> int:
         examples = ctx.train_examples()[0]
     # Under torchrun / accelerate launch every process runs this; rank 0 speaks.
     main = os.environ.get("RANK", "0").strip() in ("", "0")
+    saved_before = _model_dirs(ctx.models_dir)
     if main:
-        print(f"training {predictor.name} on {len(examples)} examples", file=sys.stderr)
+        print(f"training {predictor.name} on {len(examples)} examples (retrains even when a "
+              "model is saved for these rows and parameters)", file=sys.stderr)
     fit(examples)
-    if main:
+    if not main:
+        return 0
+    where = getattr(predictor, "model_dir", None)
+    if where is not None:
+        verb = "replaced the saved model" if Path(where) in saved_before else "saved the model"
+        print(f"trained {predictor.name}: {verb} in {where}")
+    else:
         print(f"trained {predictor.name}")
+    cv = getattr(predictor, "cv_mae", None)
+    if isinstance(cv, int | float):
+        print(f"cross-validated MAE on the training rows: ${cv:,.2f}")
     return 0
+
+
+def _size(folders: Sequence[Path]) -> int:
+    return sum(f.stat().st_size for m in folders for f in m.rglob("*") if f.is_file())
+
+
+def _model_dirs(root: Path) -> set[Path]:
+    """The saved models' folders (``<models dir>/<predictor>/<key>``)."""
+    return {p for p in root.glob("*/*") if p.is_dir()} if root.is_dir() else set()
 
 
 def cmd_human_export(args: argparse.Namespace) -> int:
@@ -432,6 +479,12 @@ def cmd_cache(args: argparse.Namespace) -> int:
         print(f"{info['path']}: {info['entries']} responses, {info['bytes']:,} bytes")
         for name, count in sorted(info["by_predictor"].items()):
             print(f"  {name}: {count}")
+        models = sorted(_model_dirs(ctx.models_dir))
+        print(f"{ctx.models_dir}: {len(models)} fitted models, {_size(models):,} bytes "
+              "(delete a folder to retrain that model)")
+        for name in sorted({m.parent.name for m in models}):
+            mine = [m for m in models if m.parent.name == name]
+            print(f"  {name}: {len(mine)} ({_size(mine):,} bytes)")
     else:
         removed = ctx.responses.clear(args.predictor)
         print(f"removed {removed} cached responses")

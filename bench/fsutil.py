@@ -18,7 +18,14 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` atomically; False (nothing written, the file and its
+    time untouched) when the file already holds exactly that text."""
+    try:
+        if path.read_bytes() == text.encode("utf-8"):
+            return False
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        pass
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -31,10 +38,33 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return True
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+def atomic_write_json(path: Path, obj: Any) -> bool:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str)
+                             + "\n")
+
+
+def writable_folder(path: Path, what: str = "results dir") -> None:
+    """BenchError (one line naming ``path``) unless ``path`` is, or can become, a
+    folder this process may write into."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "" if probe == path else f" ({probe} is a file)"
+        raise BenchError(f"{what} is not a folder{where}", path)
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise BenchError(f"{what} is read-only (pass --results-dir to write elsewhere)", probe)
+
+
+def folder(path: Path, what: str = "results dir") -> None:
+    """BenchError unless ``path`` is missing or a folder (for commands that only read)."""
+    if path.exists() and not path.is_dir():
+        raise BenchError(f"{what} is not a folder", path)
 
 
 UTF8_BOM = b"\xef\xbb\xbf"

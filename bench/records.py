@@ -158,6 +158,9 @@ class RunInfo:
     started_at: str | None = None
     updated_at: str | None = None
     finished_at: str | None = None
+    # time.time_ns() when the run last finished (or stopped): orders runs that
+    # finished within the same second, which ``finished_at`` cannot.
+    finished_ns: int | None = None
     totals: Totals | None = None
     metrics: Scores | None = None
     limit: int | None = None  # the --limit the metrics were computed under
@@ -169,6 +172,11 @@ class RunInfo:
     def stamp(self) -> str:
         """When the run was last finished, updated or started: the latest run wins."""
         return self.finished_at or self.updated_at or self.started_at or ""
+
+    @property
+    def order(self) -> tuple[str, int]:
+        """Sorts runs oldest first; ties within one second go by ``finished_ns``."""
+        return self.stamp, self.finished_ns or 0
 
     @property
     def seconds_per_item(self) -> float | None:
@@ -207,6 +215,7 @@ class RunInfo:
         values["version"] = VERSION if version is None else version
         values["items"] = _check(data.get("items"), int, "items")
         values["limit"] = _check(data.get("limit"), int, "limit")
+        values["finished_ns"] = _check(data.get("finished_ns"), int, "finished_ns")
         parts: dict[str, Any] = {"seeds": Seeds.from_dict, "timings": Timings.from_dict,
                                  "totals": Totals.from_dict, "metrics": _scores}
         for name, parse in parts.items():
@@ -216,12 +225,36 @@ class RunInfo:
         return cls(**values, extra=extra)
 
 
+def load_run(path: Path) -> RunInfo:
+    """The record in ``path``; OSError when unreadable, Damaged when not a run record."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Damaged(f"not JSON ({exc})") from None
+    return RunInfo.from_dict(data)
+
+
 def read_run(path: Path) -> RunInfo | None:
     """The record in ``path``; None when it is missing, not JSON or wrong-shaped."""
     try:
-        return RunInfo.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, Damaged):
+        return load_run(path)
+    except (OSError, Damaged):
         return None
+
+
+def run_problem(path: Path) -> str | None:
+    """Why ``path`` is not a usable run record; None when it is one, or is missing."""
+    try:
+        info = load_run(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    except Damaged as exc:
+        return str(exc)
+    if not info.predictor or not info.test_set:
+        return "names no predictor or test set"
+    return None
 
 
 def write_run(path: Path, info: RunInfo) -> None:

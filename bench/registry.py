@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import os
+import sys
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -192,12 +194,32 @@ def _load() -> None:
             if exc.name != module:  # a missing dependency inside it is a real error
                 raise
     for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise BenchError(f"{PLUGINS_ENV}: cannot import {module!r}: {exc}") from None
+        _import_plugin(module)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         _load_entry_point(ep.name, ep.value, ep.load)
+
+
+def _import_plugin(module: str) -> None:
+    """One ``BENCH_PLUGINS`` entry: a module name, found in the current folder too
+    (the ``bench`` script and ``python -m bench`` alike), or a ``.py`` file path."""
+    try:
+        if module.endswith(".py") or os.sep in module or "/" in module:
+            path = Path(module).expanduser().resolve()
+            if not path.is_file():
+                raise BenchError(f"{PLUGINS_ENV}: no such file {module!r}")
+            name = f"bench_plugin_{path.stem}"
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise BenchError(f"{PLUGINS_ENV}: cannot import {module!r}: not a Python file")
+            loaded = importlib.util.module_from_spec(spec)
+            sys.modules[name] = loaded
+            spec.loader.exec_module(loaded)
+            return
+        if "" not in sys.path and os.getcwd() not in sys.path:
+            sys.path.append(os.getcwd())  # after the installed packages: never shadows them
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise BenchError(f"{PLUGINS_ENV}: cannot import {module!r}: {exc}") from None
 
 
 def _load_entry_point(name: str, value: str, load: Callable[[], Any]) -> None:
@@ -323,29 +345,52 @@ def accepts(spec: str, key: str) -> bool:
     return key in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
-def params_for(spec: str, params: dict[str, str], everything: bool) -> dict[str, str]:
-    """With ``run all``, each --param goes to the predictors that take it."""
-    if not everything:
-        return params
-    return {k: v for k, v in params.items() if accepts(spec, k)}
+def params_for(spec: str, params: dict[str, str], everything: bool = True) -> dict[str, str]:
+    """The parameters meant for ``spec``: ``NAME.key=value`` goes to the predictor
+    named NAME (or the spec ``NAME:VARIANT``) only; an unscoped ``key`` goes to
+    every predictor that takes it (``everything=False``: to every one)."""
+    name = parse_spec(spec)[0]
+    out = {}
+    for key, value in params.items():
+        target, dot, own = key.rpartition(".")
+        if dot and target:
+            if target in (spec, name):
+                out[own] = value
+        elif not everything or accepts(spec, key):
+            out[key] = value
+    return out
+
+
+def _scoped(key: str, chosen: Sequence[str]) -> bool:
+    """Whether ``key`` is ``NAME.key`` naming one of the chosen predictors."""
+    target, dot, _ = key.rpartition(".")
+    return bool(dot and target) and any(target in (s, parse_spec(s)[0]) for s in chosen)
 
 
 def build_all(requested: Sequence[str], params: dict[str, str], ctx: Any = None,
               skipped: list[tuple[str, str]] | None = None,
               ) -> list[tuple[str, Predictor, dict[str, str]]]:
     """Build each requested spec (``["all"]``: every one) with its own parameters:
-    ``(spec, predictor, params)``. With ``all``, a parameter no predictor takes
-    is an error. With a ``skipped`` list, a spec that cannot be built (a
-    ``BenchError``) is added to it as ``(spec, reason)`` instead of raising."""
+    ``(spec, predictor, params)``. ``NAME.key=value`` goes to NAME only; an
+    unscoped key goes to the predictors that take it, and is an error only when
+    none does (one predictor alone: its own error names its parameters). With a
+    ``skipped`` list, a spec that cannot be built (a ``BenchError``) is added to
+    it as ``(spec, reason)`` instead of raising."""
     chosen = specs(requested, ctx)
-    everything = list(requested) == ["all"]
-    if everything:
-        for key in params:
-            if not any(accepts(s, key) for s in chosen):
-                raise BenchError(f"no predictor takes the parameter {key!r}")
+    for key in params:
+        target, dot, own = key.rpartition(".")
+        if dot and target:
+            if not _scoped(key, chosen):
+                raise BenchError(f"--param {key}: no predictor {target!r} in this run "
+                                 f"({', '.join(chosen)})")
+            if not any(accepts(s, own) for s in chosen if target in (s, parse_spec(s)[0])):
+                raise BenchError(f"--param {key}: predictor {target!r} has no parameter "
+                                 f"{own!r}")
+        elif len(chosen) > 1 and not any(accepts(s, key) for s in chosen):
+            raise BenchError(f"no predictor takes the parameter {key!r}")
     built = []
     for spec in chosen:
-        own = params_for(spec, params, everything)
+        own = params_for(spec, params, len(chosen) > 1)
         try:
             built.append((spec, build(spec, own, ctx), own))
         except BenchError as exc:
@@ -405,5 +450,7 @@ def _coerce(predictor: str, key: str, value: str, hint: Any) -> Any:
             return value
     if any(t in (int, float, bool) for t in types) and str not in types:
         expected = "/".join(getattr(t, "__name__", str(t)) for t in types)
-        raise BenchError(f"predictor {predictor!r}: parameter {key}={value!r} is not a {expected}")
+        article = "an" if expected[:1] in "aeiou" else "a"
+        raise BenchError(f"predictor {predictor!r}: parameter {key}={value!r} is not "
+                         f"{article} {expected}")
     return value

@@ -123,6 +123,11 @@ def run_predictor(
             _remove_if_empty(store.dir)
     if not todo:
         info = store.run_info() or RunInfo()
+    # run.json missing or damaged while answers are stored: rebuilt and written below.
+    rebuild = not todo and bool(done) and (store.run_problem() is not None
+                                           or not store.run_path.exists())
+    if rebuild:
+        info = _run_info(predictor, test_set, spec, kind, params, fingerprint, store)
 
     wall = time.perf_counter() - started
     in_scope = {p.id: truth[p.id] for p in products}
@@ -134,9 +139,13 @@ def run_predictor(
     answers = {i: r.price for i, r in done.items() if i in in_scope}
     scores = metrics.score(in_scope, answers)
     totals = _totals(done, in_scope)
-    if todo:
-        assert info.timings is not None
-        info.timings.last_wall_s = round(wall, 3)
+    if todo or rebuild:
+        if todo:
+            assert info.timings is not None
+            info.timings.last_wall_s = round(wall, 3)
+        else:
+            info.status, info.finished_at = "complete", provenance.now()
+            info.finished_ns = time.time_ns()
         info.totals, info.metrics, info.limit = totals, scores, limit
         store.write_run(info)
     return RunResult(predictor.name, store, scores, len(todo), wall, totals,
@@ -172,6 +181,7 @@ def _predict_and_record(predictor: Predictor, test_set: TestSet, store: RunStore
         # Interrupted (Ctrl-C) or broken: say so, and keep the time spent.
         _add_timings(info, started, prepared, outcome.recorded)
         info.status, info.updated_at = "interrupted", provenance.now()
+        info.finished_ns = time.time_ns()
         store.write_run(info)
         raise
     finally:
@@ -181,6 +191,7 @@ def _predict_and_record(predictor: Predictor, test_set: TestSet, store: RunStore
         info.status, info.reason, info.updated_at = "failed", outcome.failure, provenance.now()
     else:
         info.status, info.finished_at = "complete", provenance.now()
+    info.finished_ns = time.time_ns()  # orders runs finished within one second
     return info, outcome.failure
 
 

@@ -38,6 +38,12 @@ def pick(entries: Sequence[Entry], name: str, test_set: str | None) -> Entry:
     """The entry for ``name``; on several test sets, the fixed benchmark's, else ask."""
     found = [e for e in entries if e.predictor == name
              and (test_set is None or e.test_set == test_set)]
+    if not found:  # the plain name of a predictor whose rows are named by their parameters
+        found = [e for e in entries if e.name == name
+                 and (test_set is None or e.test_set == test_set)]
+        if len({e.test_set for e in found}) == 1 and len(found) > 1:
+            labels = ", ".join(repr(e.predictor) for e in found)
+            raise BenchError(f"{name!r} ran with different parameters: name one of {labels}")
     if not found:
         names = sorted({e.predictor for e in entries
                         if test_set is None or e.test_set == test_set})
@@ -100,12 +106,16 @@ def report(entry: Entry, rows: dict[int, Row] | None, count: int = 10,
     """The whole ``bench show`` text."""
     s = entry.scores
     out = [f"{entry.predictor} on {entry.test_set} ({entry.kind_label})"]
+    if entry.status != "complete":
+        out.append(f"{entry.status.upper()} run (status {entry.info.status or 'unknown'}, "
+                   f"{len(entry.records)}/{entry.scores.total} items stored): "
+                   "its figures cover only what it stored")
     if s.mae is None:
         out.append(f"no answers ({s.answered}/{s.total})")
         return "\n".join(out)
     ci = f" (95% CI {money(s.mae_ci95[0])}-{money(s.mae_ci95[1])})" if s.mae_ci95 else ""
     out.append(f"MAE {money(s.mae)}{ci}, RMSLE {s.rmsle:.2f}, hits {percent(s.hit_rate)}, "
-               f"near {percent(s.orange_rate)}, {s.answered}/{s.total} answered")
+               f"orange {percent(s.orange_rate)}, {s.answered}/{s.total} answered")
     if entry.rank is not None:
         place = f"rank {entry.rank}" + (f" of {rank_of}" if rank_of else "")
         p = entry.vs_leader

@@ -9,8 +9,10 @@ arrives: it is the resume point. The last line for an id wins (so
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.digest import digest
-from bench.records import RunInfo, read_run, write_run
+from bench.records import RunInfo, read_run, run_problem, write_run
 from bench.types import Prediction
 
 PREDICTIONS = "predictions.jsonl"
@@ -53,6 +55,10 @@ class Record:
     def error(self) -> str | None:
         return self.prediction.error
 
+    @property
+    def raw(self) -> str | None:
+        return self.prediction.raw
+
     def line(self) -> str:
         p = self.prediction
         return json.dumps({"id": self.id, "price": p.price, "error": p.error,
@@ -61,12 +67,62 @@ class Record:
                            "cost_usd": p.cost_usd}, ensure_ascii=False)
 
     @classmethod
-    def from_line(cls, obj: dict[str, Any]) -> Record:
-        prediction = Prediction(**{k: obj.get(k) for k in PREDICTION_FIELDS})
-        return cls(int(obj["id"]), obj.get("truth"), prediction)
+    def from_line(cls, obj: Any) -> Record:
+        """The record a parsed line holds; BadLine (saying what is wrong) when it is
+        not shaped like one (not an object, no integer id, a price that is not a
+        finite non-negative number, ...)."""
+        if not isinstance(obj, dict):
+            raise BadLine(f"expected a JSON object, found {_kind(obj)}")
+        if "id" not in obj:
+            raise BadLine("no \"id\"")
+        item = obj["id"]
+        if isinstance(item, float) and item.is_integer():
+            item = int(item)
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise BadLine(f"\"id\" is {_kind(item)}, expected an integer")
+        for key, types in FIELD_TYPES.items():
+            value = obj.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+                raise BadLine(f"\"{key}\" is {_kind(value)}, expected "
+                              f"{'text' if types is str else 'a number'} or null")
+        for key in ("price", "truth"):
+            value = obj.get(key)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise BadLine(f"\"{key}\" is {value!r}, expected a finite non-negative number")
+        values = {k: obj.get(k) for k in PREDICTION_FIELDS}
+        for key in TEXT:  # informational: any other JSON value is kept as its JSON text
+            if values[key] is not None and not isinstance(values[key], str):
+                values[key] = json.dumps(values[key], ensure_ascii=False)
+        return cls(item, obj.get("truth"), Prediction(**values))
+
+
+class BadLine(ValueError):
+    """A predictions.jsonl line that is JSON but not shaped like a record."""
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "text", bool: "true/false",
+             type(None): "null", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
 
 
 PREDICTION_FIELDS = tuple(f.name for f in fields(Prediction))
+NUMBER = (int, float)
+FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "price": NUMBER, "truth": NUMBER, "latency_s": NUMBER,
+    "input_tokens": NUMBER, "output_tokens": NUMBER, "cost_usd": NUMBER,
+}
+TEXT = ("raw", "error")
+_warned: set[tuple[str, str]] = set()
+
+
+def warn(where: str, what: str) -> None:
+    """One line on stderr, once per process for the same place and problem."""
+    key = (where, what)
+    if key in _warned:
+        return
+    _warned.add(key)
+    print(f"warning: {where}: {what}", file=sys.stderr)
 
 
 class RunStore:
@@ -86,25 +142,46 @@ class RunStore:
         return cls(results_dir / slug(test_set) / name)
 
     def records(self) -> dict[int, Record]:
-        """The latest record per id; a torn last line (killed mid-write) is ignored."""
+        """The latest record per id; a torn last line (killed mid-write) is ignored.
+
+        A line that is not JSON, or JSON not shaped like a record, is skipped with
+        a one-line warning naming the file and line: its item counts as not asked,
+        so the next ``bench run`` asks it again (the bad line stays, never lost).
+        """
         out: dict[int, Record] = {}
-        if not self.predictions_path.exists():
+        try:
+            handle = self.predictions_path.open("rb")
+        except FileNotFoundError:
             return out
-        with self.predictions_path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if not line.endswith("\n"):
+        except OSError as exc:
+            warn(str(self.predictions_path), f"unreadable ({exc.strerror}); run left empty")
+            return out
+        with handle:
+            for number, raw in enumerate(handle, start=1):
+                if not raw.endswith(b"\n"):
                     break
                 try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError:
+                    record = Record.from_line(json.loads(raw.decode("utf-8")))
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    self._bad(number, "not JSON")
                     continue
-                record = Record.from_line(obj)
+                except BadLine as exc:
+                    self._bad(number, str(exc))
+                    continue
                 out[record.id] = record
         return out
+
+    def _bad(self, number: int, why: str) -> None:
+        warn(f"{self.predictions_path}:{number}",
+             f"{why}; line skipped (its item counts as not asked: `bench run` asks it again)")
 
     def run_info(self) -> RunInfo | None:
         """The run's record; None when run.json is missing or damaged."""
         return read_run(self.run_path)
+
+    def run_problem(self) -> str | None:
+        """Why run.json cannot be read (None when it reads, or is simply missing)."""
+        return run_problem(self.run_path)
 
     def write_run(self, info: RunInfo | Mapping[str, Any]) -> None:
         """Write run.json; a mapping is read as a run record first (Damaged if it is not)."""
@@ -141,8 +218,10 @@ class RunStore:
 
 
 def iter_runs(results_dir: Path) -> Iterator[RunStore]:
-    """Every run directory under ``results_dir`` (``<test set>/<predictor>-<hash>``)."""
+    """Every run directory under ``results_dir`` (``<test set>/<predictor>-<hash>``):
+    those with a run.json, and those with answers but no run.json (readers warn)."""
     if not results_dir.is_dir():
         return
-    for run_json in sorted(results_dir.glob(f"*/*/{RUN}")):
-        yield RunStore(run_json.parent)
+    folders = {p.parent for name in (RUN, PREDICTIONS) for p in results_dir.glob(f"*/*/{name}")}
+    for folder in sorted(folders):
+        yield RunStore(folder)

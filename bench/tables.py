@@ -3,6 +3,7 @@ reports' way (``bench.reports.format``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from tabulate import tabulate
@@ -26,3 +27,17 @@ def score_row(name: str, scores: Scores, totals: Totals | None = None,
 
 def render(rows: Sequence[Sequence[str]], headers: Sequence[str] = HEADERS) -> str:
     return tabulate(rows, headers=list(headers), tablefmt="github", disable_numparse=True)
+
+
+SHORT = 70
+
+
+def short_reason(reason: str, width: int = SHORT) -> str:
+    """Why a predictor cannot run, in one short line: the first clause, without
+    asides in brackets, cut to ``width``; the full text is ``bench list --long``."""
+    clauses = [c.strip() for c in reason.split("; ") if c.strip()]
+    first = re.sub(r"\s*\([^()]*\)", "", clauses[0]) if clauses else reason
+    more = f" (+{len(clauses) - 1} more)" if len(clauses) > 1 else ""
+    if len(first) + len(more) > width:
+        first = first[: width - len(more) - 1].rstrip() + "…"
+    return first + more

@@ -158,6 +158,9 @@ def test_a_clashing_plugin_is_listed_as_failed_and_the_rest_still_list(
     listed = run_cli("list", "--data-dir", str(data_dir), env=env)
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith("| xgboost "))
+    assert "is taken twice" in row  # in short; in full with --long
+    full = run_cli("list", "--long", "--data-dir", str(data_dir), env=env).stdout
+    row = next(line for line in full.splitlines() if line.startswith("| xgboost "))
     assert "is taken twice" in row and "entry point xgboost = evil:xgboost" in row
     assert "Always a dollar." in listed.stdout and "| human " in listed.stdout
     ran = run_cli("run", "xgboost", "--data-dir", str(data_dir), "--limit", "1", env=env)
@@ -194,8 +197,23 @@ def test_run_all_routes_each_param_to_the_predictors_that_take_it() -> None:
     assert registry.params_for("batch-pricer", params, everything=False) == params
     [(spec, predictor, own)] = registry.build_all(["batch-pricer"], {"batch_size": "2"})
     assert (spec, predictor.batch_size, own) == ("batch-pricer", 2, {"batch_size": "2"})
-    with pytest.raises(BenchError, match="no parameter 'batch_size'"):  # named: no routing
-        registry.build_all(["slow-pricer", "batch-pricer"], {"batch_size": "2"})
+    # Named predictors route too: an unscoped key goes to those that take it ...
+    built = registry.build_all(["slow-pricer", "batch-pricer"], {"batch_size": "2"})
+    assert [own for *_, own in built] == [{}, {"batch_size": "2"}]
+    # ... NAME.key goes to NAME only, and a key none takes (or a wrong NAME) is an error.
+    built = registry.build_all(["slow-pricer", "batch-pricer"],
+                               {"slow-pricer.delay": "0.001", "batch-pricer.batch_size": "3"})
+    assert [own for *_, own in built] == [{"delay": "0.001"}, {"batch_size": "3"}]
+    assert built[0][1].fingerprint() == registry.build("slow-pricer", {"delay": "0.001"}
+                                                       ).fingerprint()
+    with pytest.raises(BenchError, match="no predictor takes the parameter 'nope'"):
+        registry.build_all(["slow-pricer", "batch-pricer"], {"nope": "1"})
+    with pytest.raises(BenchError, match="predictor 'batch-pricer' has no parameter 'delay'"):
+        registry.build_all(["slow-pricer", "batch-pricer"], {"batch-pricer.delay": "1"})
+    with pytest.raises(BenchError, match="no predictor 'xgboost' in this run"):
+        registry.build_all(["slow-pricer"], {"xgboost.delay": "1"})
+    with pytest.raises(BenchError, match="no parameter 'nope'"):  # one predictor: its error
+        registry.build_all(["slow-pricer"], {"nope": "1"})
 
 
 def test_run_all_refuses_a_param_no_predictor_takes(data_dir: Path) -> None:

@@ -3,14 +3,19 @@
 ``leaderboard.json`` rows keep the keys other tools read (predictor, test_set,
 answered, total, mae, mae_ci95, rmsle, hit_rate); the rest (rank, the paired
 comparison with the leader, break-downs, chart links) are additions. Nothing
-in the files depends on the clock, so the same runs give the same bytes.
-Every file is written atomically.
+in the files depends on the clock or the machine, so the same answers give the
+same bytes: times per item are measured on the machine that ran, so a row
+whose figures are unchanged keeps the time already published (``keep_timings``),
+and run folders are named relative to the results dir. Every file is written
+atomically, and only when its content changes (a clone's ``make run`` leaves
+``git status`` clean).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -23,12 +28,13 @@ from bench.reports.markdown import link, markdown
 MARKDOWN = "LEADERBOARD.md"
 JSON = "leaderboard.json"
 CSV = "leaderboard.csv"
-NESTED = ("mae_ci95", "vs_leader", "by_price_band", "by_category", "charts")
+NESTED = ("mae_ci95", "vs_leader", "by_price_band", "by_category", "charts", "params")
 
 
 def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
     """Flat columns only: intervals split, the leader comparison and bands spread out."""
     flat = {k: v for k, v in row.items() if k not in NESTED}
+    flat["params"] = ", ".join(f"{k}={v}" for k, v in (row.get("params") or {}).items())
     ci = row.get("mae_ci95") or [None, None]
     flat.update(mae_ci95_lo=ci[0], mae_ci95_hi=ci[1])
     vs = row.get("vs_leader") or {}
@@ -45,8 +51,33 @@ def _column(band: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", band.lower()).strip("_")
 
 
-def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None) -> list[Path]:
-    """LEADERBOARD.md, leaderboard.json and leaderboard.csv in ``results_dir``."""
+# What decides that a row's figures are unchanged: the same answers give the same values.
+SAME_FIGURES = ("predictor", "test_set", "status", "answered", "total", "mae", "mae_ci95",
+                "rmsle", "hit_rate", "cost_usd", "input_tokens", "output_tokens")
+
+
+def keep_timings(entries: list[Entry], previous: Path) -> None:
+    """Give each entry whose figures equal its row in the ``previous`` leaderboard.json
+    that row's time per item: a rerun elsewhere (other speed, same answers) is no
+    new content. A changed row publishes the time measured with its answers."""
+    try:
+        rows = json.loads(previous.read_text(encoding="utf-8"))["rows"]
+        before = {(r["test_set"], r["predictor"]): r for r in rows if isinstance(r, dict)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    for e in entries:
+        old = before.get((e.test_set, e.predictor))
+        if old is None or "seconds_per_item" not in old:
+            continue
+        row = e.row()
+        if all(row.get(k) == old.get(k) for k in SAME_FIGURES):
+            e.keep_seconds_per_item(old["seconds_per_item"])
+
+
+def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None,
+          unchanged: list[Path] | None = None) -> list[Path]:
+    """LEADERBOARD.md, leaderboard.json and leaderboard.csv in ``results_dir``; those
+    whose content did not change are left alone and added to ``unchanged``."""
     rows = [e.row() for e in entries]
     if drawn:
         for row, e in zip(rows, entries, strict=True):
@@ -54,16 +85,20 @@ def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None) -
             row["charts"] = ({"scatter": link(paths.scatter, results_dir),
                               "running": link(paths.running, results_dir)} if paths else None)
     md_path, json_path, csv_path = (results_dir / n for n in (MARKDOWN, JSON, CSV))
-    atomic_write_text(md_path, markdown(entries, drawn, results_dir))
+    same = unchanged if unchanged is not None else []
+    if not atomic_write_text(md_path, markdown(entries, drawn, results_dir)):
+        same.append(md_path)
     document: dict[str, Any] = {"rows": rows}
     if drawn:
         document["charts"] = {ts: {"mae": link(p, results_dir)} for ts, p in drawn.mae.items()}
-    atomic_write_json(json_path, document)
+    if not atomic_write_json(json_path, document):
+        same.append(json_path)
     flat = [_csv_row(r) for r in rows]
     columns = list(dict.fromkeys(k for r in flat for k in r)) or ["predictor"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(flat)
-    atomic_write_text(csv_path, buffer.getvalue())
+    if not atomic_write_text(csv_path, buffer.getvalue()):
+        same.append(csv_path)
     return [md_path, json_path, csv_path]

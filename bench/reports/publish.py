@@ -9,12 +9,13 @@ API's DataFrame of the same rows: ``bench.api.leaderboard``.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.fsutil import writable_folder
 from bench.reports.collect import Entry, attach_categories, collect
-from bench.reports.files import CSV, JSON, MARKDOWN, write
+from bench.reports.files import CSV, JSON, MARKDOWN, keep_timings, write
 from bench.reports.layout import Drawn
 from bench.reports.markdown import markdown
 from bench.reports.readme import README_END, README_START, readme_block, split_readme, update_readme
@@ -32,6 +33,7 @@ class Published:
     drawn: Drawn | None
     without_categories: list[str]
     readme_changed: bool | None = None  # None: no README asked for
+    unchanged: list[Path] = field(default_factory=list)  # files left alone: same content
 
 
 def publish(results_dir: Path, *, data_dir: Path | None = None, charts: bool = True,
@@ -40,19 +42,22 @@ def publish(results_dir: Path, *, data_dir: Path | None = None, charts: bool = T
 
     ``workers``: processes drawing charts (None: automatic, see ``charts.draw_all``).
     """
+    writable_folder(results_dir)
     if readme is not None:
         split_readme(readme)  # refuse before writing anything
     entries = collect(results_dir)
     if not entries:
         raise BenchError("no stored runs: run `bench run all` first", results_dir)
+    keep_timings(entries, results_dir / JSON)
     missing = attach_categories(entries, data_dir)
     drawn = None
     if charts:
         from bench.reports import charts as drawing  # matplotlib: only when drawing
 
         drawn = drawing.draw_all(results_dir, entries, workers=workers)
-    files = write(results_dir, entries, drawn)
-    out = Published(entries, files, drawn, missing)
+    unchanged: list[Path] = []
+    files = write(results_dir, entries, drawn, unchanged)
+    out = Published(entries, files, drawn, missing, unchanged=unchanged)
     if readme is not None:
         out.readme_changed = update_readme(readme,
                                            readme_block(entries, results_dir, readme, drawn))

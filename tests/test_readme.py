@@ -1,0 +1,121 @@
+"""Every code block in the README that a user would copy runs here (#13): the
+Python files are written out and used as a user would (as plugins, and the
+contract test run), and the bash blocks' `bench` / `python -m bench` commands run
+offline against the data folder in a temporary folder. A block that needs a key,
+a GPU, the network, `make` or minutes of training is marked below with the reason;
+a new block that is neither run nor marked fails the test."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+README = ROOT / "README.md"
+FENCE = re.compile(r"^```([a-z]*)\n(.*?)^```$", re.M | re.S)
+
+# First line of a block -> why the tests do not run it.
+MARKED = {
+    "make run    # score every predictor that can run here; results/ and "
+    "results/LEADERBOARD.md": "make builds a fresh .venv (minutes, network)",
+    "BENCH_DATA_DIR=../shared/data/pricer make run": "make builds a fresh .venv (minutes)",
+    "results/": "a folder listing, not a command",
+    "python -m bench train xgboost                       # or random-forest, linear, "
+    "constant": "trains the classic models: minutes (tests/test_classic_* cover them)",
+    "export OPENAI_API_KEY=...                                  # or ANTHROPIC_API_KEY=...":
+        "needs API keys and the network (tests/test_frontier_cli.py runs the same "
+        "commands against a loopback server)",
+    'make setup TORCH_SPEC="torch>=2.3"     # a CUDA build of torch; then accept the Llama '
+    "3.1 licence on the hub": "needs an NVIDIA GPU and the Llama weights",
+}
+# Blocks this file runs, by first line.
+RUN = {"# my_predictors.py", "# my_model.py", "# test_my_model.py",
+       "BENCH_PLUGINS=my_predictors python -m bench run by-length --param "
+       "dollars_per_char=0.3", "# your pyproject.toml"}
+
+
+def blocks() -> list[tuple[str, str]]:
+    return [(m.group(1), m.group(2)) for m in FENCE.finditer(README.read_text())]
+
+
+def first_line(body: str) -> str:
+    return body.strip().splitlines()[0].rstrip()
+
+
+def test_every_block_is_run_or_marked_with_a_reason():
+    unknown = [first_line(b) for _, b in blocks()
+               if first_line(b) not in RUN and first_line(b) not in MARKED]
+    assert not unknown, f"README blocks neither run by tests/test_readme.py nor marked: {unknown}"
+    stale = (RUN | set(MARKED)) - {first_line(b) for _, b in blocks()}
+    assert not stale, f"marked blocks no longer in the README: {stale}"
+
+
+def _block(first: str) -> tuple[str, str]:
+    (found,) = [(lang, body) for lang, body in blocks() if first_line(body) == first]
+    return found
+
+
+def _command(line: str, folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    words = shlex.split(line, comments=True)
+    extra = {}
+    while words and re.fullmatch(r"[A-Z_]+=.*", words[0]):
+        key, _, value = words.pop(0).partition("=")
+        extra[key] = value
+    if words[:3] == ["python", "-m", "bench"]:
+        words = [sys.executable, *words[1:]]
+    elif words[0] == "bench":
+        script = Path(sys.executable).with_name("bench")
+        if not script.exists():
+            pytest.skip("the `bench` console script is not installed in this environment")
+        words = [str(script), *words[1:]]
+    else:
+        raise AssertionError(f"not a bench command: {line}")
+    return subprocess.run(words, cwd=folder, env={**env, **extra}, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_the_readme_python_and_bash_blocks_run(tmp_path, data_dir):
+    for first in ("# my_predictors.py", "# my_model.py", "# test_my_model.py"):
+        lang, body = _block(first)
+        assert lang == "python"
+        (tmp_path / first[2:]).write_text(body)
+    env = {**os.environ, "BENCH_DATA_DIR": str(data_dir),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    # The contract test, as the user would run it (pytest from their folder).
+    test = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "test_my_model.py"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**env, "PYTHONPATH": f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"},
+                          timeout=600)
+    assert test.returncode == 0, test.stdout + test.stderr
+    # The bash block: both commands, as written (the second uses the console script).
+    _, body = _block("BENCH_PLUGINS=my_predictors python -m bench run by-length --param "
+                     "dollars_per_char=0.3")
+    for line in body.strip().splitlines():
+        result = _command(line, tmp_path, env)
+        assert result.returncode == 0, (line, result.stderr)
+        assert "by-length" in result.stdout
+    stored = sorted(p.parent.name for p in (tmp_path / "results").glob("*/*/run.json"))
+    assert len(stored) == 2 and all(s.startswith("by-length-") for s in stored)
+    # A module name from the current folder works with the console script as with -m.
+    listed = _command("BENCH_PLUGINS=my_predictors,my_model bench list", tmp_path, env)
+    assert listed.returncode == 0 and "by-length" in listed.stdout, listed.stderr
+    assert "my-model" in listed.stdout
+    # The class example runs too, through the same plugin mechanism.
+    result = _command("BENCH_PLUGINS=./my_model.py python -m bench run my-model:v2 --quiet",
+                      tmp_path, env)
+    assert result.returncode == 0 and "my-model:v2" in result.stdout, result.stderr
+
+
+def test_the_entry_point_block_is_valid_toml_naming_the_example():
+    lang, body = _block("# your pyproject.toml")
+    assert lang == "toml"
+    table = tomllib.loads(body)["project"]["entry-points"]["bench.predictors"]
+    assert table == {"by-length": "my_predictors:by_length"}
