@@ -1,6 +1,8 @@
 # Two commands for a fresh machine:
-#   make run    set up .venv, score every predictor that can run here, write the leaderboard and the site
+#   make run    set up .venv, score every predictor that can run here, write the leaderboard
 #   make test   set up .venv, run the test suite
+# For maintainers: make publish (after make run) also rewrites the README's
+# leaderboard block and the committed site in results/site/.
 # Data: BENCH_DATA_DIR (a folder with test.jsonl, train.jsonl, ...) if set, else the
 # Hugging Face hub. The tests need the real data folder: BENCH_TEST_DATA_DIR
 # (default ../shared/data/pricer).
@@ -13,7 +15,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint clean
+.PHONY: setup run publish test lint clean
 
 setup: $(STAMP)
 
@@ -35,6 +37,11 @@ run: setup
 	@echo "scoring every predictor that can run here (classic models train on first use: a few minutes)"
 	$(BIN)/python -m bench run all
 	$(BIN)/python -m bench leaderboard
+
+# The site shows each run's provenance (git commit, timings, versions): rebuilt
+# on purpose when publishing, never by a user's make run.
+publish: run
+	$(BIN)/python -m bench leaderboard --update-readme
 	$(BIN)/python -m bench site
 
 test: setup
