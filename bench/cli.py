@@ -25,6 +25,8 @@ EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1  # a run stopped because its first items all failed the same way
 EXIT_INTERRUPTED = 130
 RESUME_HINT = "interrupted: rerun the same command to resume"
+# Kinds that replay a recorded sheet: asking again gives the same no-answers.
+REPLAYED = ("person", "reference")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -275,7 +277,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if result.common_error:
             missing = result.totals.errors or 0  # recorded without an answer (not unasked)
             no_answer = f"{missing}: {_short(result.common_error)}"
-            retryable.append((result.name, missing))
+            if registry.get(registry.parse_spec(spec)[0]).kind not in REPLAYED:
+                retryable.append((result.name, missing))
         rows.append((result.scores.mae is None, result.scores.mae or 0.0,
                      [*tables.score_row(result.name, result.scores, result.totals,
                                         result.wall_s), no_answer]))
