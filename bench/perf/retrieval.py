@@ -219,7 +219,7 @@ def scores(args: argparse.Namespace, ctx: Any) -> None:
     for label, table in (("as trained inside it", within),
                          ("run alone", {m: v for m, v in results.items()
                                         if m in members and v is not None})):
-        if ens is None or not table:
+        if ens is None or not table or (label == "run alone" and len(table) < len(members)):
             continue
         best = min(table, key=lambda m: table[m])
         verdict = "beats" if ens < table[best] else "does not beat"
