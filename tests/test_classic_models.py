@@ -160,7 +160,7 @@ def test_parameters_are_checked():
         registry.build("random-forest", {"n_estimators": "0"})
     with pytest.raises(BenchError, match="train_size"):
         registry.build("linear", {"train_size": "3"})
-    with pytest.raises(BenchError, match="not a int"):
+    with pytest.raises(BenchError, match="not an int"):
         registry.build("xgboost", {"max_depth": "deep"})
 
 

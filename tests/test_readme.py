@@ -35,6 +35,17 @@ MARKED = {
         "commands against a loopback server)",
     'make setup TORCH_SPEC="torch>=2.3"     # a CUDA build of torch; then accept the Llama '
     "3.1 licence on the hub": "needs an NVIDIA GPU and the Llama weights",
+    "import bench": "run by tests/test_notebook.py (the notebook block, in a subprocess)",
+    "bench site [--results-dir results] [--output results/site] [--data-dir DIR]":
+        "tests/test_site.py and tests/test_site_browser.py build and serve the site",
+    "pip install -e '.[retrieval,classic,frontier]'": "installs packages (network)",
+    "torchrun --nproc_per_node=4 -m bench train qlora --param train_size=400000 \\":
+        "needs 4 GPUs (tests/test_qlora_distributed.py runs 2 CPU processes)",
+    "vllm serve meta-llama/Meta-Llama-3.1-8B --enable-lora \\":
+        "needs a GPU, vLLM and the Llama weights",
+    "pip install -e '.[llm,gguf]'                  # the CPU build of torch is enough":
+        "installs packages and fine-tunes for minutes (tests/test_qlora_smollm2.py, "
+        "marked slow, runs the same path)",
 }
 # Blocks this file runs, by first line.
 RUN = {"# my_predictors.py", "# my_model.py", "# test_my_model.py",

@@ -280,7 +280,7 @@ def test_run_all_without_training_data_skips_the_classic_models(tmp_path, data_d
         shutil.copy(data_dir / name, folder / name)
     shutil.copytree(data_dir / "reference-runs", folder / "reference-runs")
     env = {"BENCH_PLUGINS": PLUGINS, "OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""}
-    listed = run_cli("list", "--data-dir", str(folder), env=env)
+    listed = run_cli("list", "--long", "--data-dir", str(folder), env=env)
     assert listed.returncode == 0
     xgb = next(line for line in listed.stdout.splitlines() if line.startswith("| xgboost"))
     assert "no: no training data" in xgb and "train.jsonl" in xgb
