@@ -16,9 +16,9 @@ import pytest
 
 import tests.plugins.toy_predictors  # noqa: F401  (registers slow-pricer, flaky-pricer)
 from bench import registry, runner
-from bench.reports import publish as leaderboard
 from bench.cli import main
 from bench.records import read_run
+from bench.reports import publish as leaderboard
 from bench.reports.collect import collect
 from bench.store import RunStore
 
