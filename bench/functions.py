@@ -115,12 +115,8 @@ class NotebookFunction(BasePredictor):
         self.code, self.code_from = code_digest(fn)
 
     def predict_one(self, product: Product) -> Prediction:
-        value = self.fn(product.prompt if self.takes == "prompt" else product, **self.params)
-        if isinstance(value, Prediction):
-            return value
-        if value is None:
-            return Prediction.failed("no answer")
-        return Prediction(price=float(value))
+        return Prediction.of(
+            self.fn(product.prompt if self.takes == "prompt" else product, **self.params))
 
     def fingerprint(self) -> dict[str, Any]:
         return {"function": getattr(self.fn, "__qualname__", self.name), "takes": self.takes,

@@ -133,12 +133,7 @@ class FunctionPredictor(BasePredictor):
         self._params = params
 
     def predict_one(self, product: Product) -> Prediction:
-        value = self._fn(product, **self._params)
-        if isinstance(value, Prediction):
-            return value
-        if value is None:
-            return Prediction.failed("no answer")
-        return Prediction(price=float(value))
+        return Prediction.of(self._fn(product, **self._params))
 
     def fingerprint(self) -> dict[str, Any]:
         try:

@@ -41,6 +41,16 @@ class Prediction:
     def failed(cls, error: str, raw: str | None = None, **extra: Any) -> Prediction:
         return cls(price=None, error=error, raw=raw, **extra)
 
+    @classmethod
+    def of(cls, value: Any) -> Prediction:
+        """What a price function returned, as a Prediction: a Prediction as it is,
+        ``None`` as no answer, anything else as its price."""
+        if isinstance(value, Prediction):
+            return value
+        if value is None:
+            return cls.failed("no answer")
+        return cls(price=float(value))
+
 
 @dataclass(frozen=True)
 class Example:
