@@ -80,7 +80,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny: Path, data_dir: Path
     out = tmp_path_factory.mktemp("adapter") / "pricer-test"
     params = [f"base={tiny}", f"output_dir={out}", f"train_size={TRAIN_SIZE}",
               "max_steps=24", "lr=1e-2", "max_length=512", "logging_steps=4",
-              "warmup_ratio=0", "lora_r=8", "lora_alpha=16"]
+              "warmup_ratio=0", "lora_r=8", "lora_alpha=16",
+              "device=cpu"]  # on a GPU machine too: tests/test_qlora_cuda.py trains there
     result = run_cli("train", "qlora", "--data-dir", str(data_dir),
                      *[a for p in params for a in ("--param", p)], env=ONE_THREAD)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -44,15 +44,24 @@ def test_ranks_come_from_the_launcher_environment() -> None:
 
 def test_each_process_takes_the_gpu_of_its_local_rank() -> None:
     one, second = distributed.Ranks(), distributed.Ranks(4, 3, 1)
-    assert distributed.device_for("cuda:1", True, one) == "cuda:1"  # one process: as asked
-    assert distributed.device_for("auto", True, second) == "cuda:1"
-    assert distributed.device_for("cuda", True, second) == "cuda:1"
-    assert distributed.device_for("auto", False, second) == "cpu"
-    assert distributed.device_for("cpu", True, second) == "cpu"
+    assert distributed.device_for("cuda:1", 2, one) == "cuda:1"  # one process: as asked
+    assert distributed.device_for("auto", 2, second) == "cuda:1"
+    assert distributed.device_for("cuda", 2, second) == "cuda:1"
+    assert distributed.device_for("auto", 0, second) == "cpu"
+    assert distributed.device_for("cpu", 2, second) == "cpu"
     for fixed in ("cuda:0", "map"):
         with pytest.raises(BenchError, match="device_map='auto'") as err:
-            distributed.device_for(fixed, True, second)
+            distributed.device_for(fixed, 2, second)
         assert "\n" not in str(err.value)
+    # Two processes on a one-GPU machine: the second has no GPU of its own.
+    first_of_two = distributed.ranks({"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0",
+                                      "LOCAL_WORLD_SIZE": "2"})
+    for where in (second, first_of_two):  # every process refuses, rank 0 too
+        with pytest.raises(BenchError, match="2 processes on this machine but it shows 1 GPU:"
+                           ".*--nproc_per_node=1") as err:
+            distributed.device_for("auto", 1, where)
+        assert "\n" not in str(err.value)
+    assert distributed.device_for("auto", 2, first_of_two) == "cuda:0"
     assert distributed.global_batch(2, 3, distributed.Ranks(4, 0, 0)) == 24
 
 
@@ -85,10 +94,11 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 
 def _train(launcher: list[str], tiny: Path, data_dir: Path, cache: Path,
            batch: int) -> subprocess.CompletedProcess[str]:
+    # device=cpu: CPU processes over gloo, on a GPU machine too.
     params = [f"base={tiny}", f"train_size={TRAIN_SIZE}", f"train_batch_size={batch}",
               f"max_steps={STEPS}", "lr=1e-2", "max_length=512", "logging_steps=1",
               "warmup_ratio=0", "lora_r=8", "lora_alpha=16", "lora_dropout=0",
-              "group_by_length=false"]
+              "group_by_length=false", "device=cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "BENCH_CACHE_DIR": str(cache),
            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH"))
                                          if p)}

@@ -22,6 +22,7 @@ class Ranks:
     world_size: int = 1
     rank: int = 0
     local_rank: int = 0
+    local_world_size: int = 0  # processes on this machine (0: not said, as many as world)
 
     @property
     def distributed(self) -> bool:
@@ -50,27 +51,40 @@ def ranks(env: Mapping[str, str] | None = None) -> Ranks:
     world = _int(env, "WORLD_SIZE", 1)
     rank = _int(env, "RANK", 0)
     local = _int(env, "LOCAL_RANK", rank)
-    if world < 1 or not 0 <= rank < world or local < 0:
+    here = _int(env, "LOCAL_WORLD_SIZE", 0)
+    if world < 1 or not 0 <= rank < world or local < 0 or here < 0:
         raise BenchError(f"inconsistent launcher environment: WORLD_SIZE={world}, "
                          f"RANK={rank}, LOCAL_RANK={local}")
-    return Ranks(world, rank, local)
+    return Ranks(world, rank, local, here)
 
 
-def device_for(device: str, cuda: bool, where: Ranks) -> str:
-    """The device this process trains on, for the predictor's ``device`` value.
+def device_for(device: str, gpus: int, where: Ranks) -> str:
+    """The device this process trains on, for the predictor's ``device`` value,
+    on a machine with ``gpus`` visible GPUs.
 
     One process: ``device`` as given (``auto`` = the GPU if any, else CPU).
     Data parallel: ``auto`` or ``cuda`` = this process's own GPU,
-    ``cuda:<local rank>``; ``cpu`` stays CPU (gloo). A fixed GPU (``cuda:1``)
-    or a spread over several (``device_map="auto"``, one model cut across
-    GPUs) cannot serve data parallelism and is refused in one line."""
+    ``cuda:<local rank>``; ``cpu`` stays CPU (gloo). More processes on a
+    machine than it has GPUs, a fixed GPU (``cuda:1``) or a spread over several
+    (``device_map="auto"``, one model cut across GPUs) cannot serve data
+    parallelism and are refused in one line."""
     if not where.distributed:
         return device
     name = device.strip().lower()
     if name == "cpu":
         return "cpu"
     if name in ("auto", "cuda"):
-        return f"cuda:{where.local_rank}" if cuda else "cpu"
+        if not gpus:
+            return "cpu"
+        # Every process refuses (not only those past the last GPU), so none
+        # waits for the others at the first collective.
+        here = max(where.local_world_size, where.local_rank + 1)
+        if here > gpus:
+            raise BenchError(f"{here} processes on this machine but it shows {gpus} "
+                             f"GPU{'s' if gpus > 1 else ''}: each process needs one of its "
+                             f"own; start at most {gpus} per machine (torchrun "
+                             f"--nproc_per_node={gpus}) or pass --param device=cpu")
+        return f"cuda:{where.local_rank}"
     raise BenchError(f"device={device} is not for data parallel training: each of the "
                      f"{where.world_size} processes holds a whole model on the GPU of its "
                      "local rank (device_map={'': local_rank}), never one device for all "

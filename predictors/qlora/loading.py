@@ -76,6 +76,20 @@ def cuda_present() -> bool:
     return bool(glob.glob("/dev/nvidia[0-9]*"))
 
 
+def gpu_count() -> int:
+    """How many NVIDIA GPUs this process may use; torch-free like ``cuda_present``
+    (``CUDA_VISIBLE_DEVICES`` narrows the driver's device files)."""
+    if "torch" in sys.modules:
+        return int(sys.modules["torch"].cuda.device_count())
+    if not cuda_present():
+        return 0
+    present = len(glob.glob("/dev/nvidia[0-9]*"))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return present
+    return min(present, len([d for d in visible.split(",") if d.strip()]))
+
+
 def make_plan(device: str, quant: str, dtype: str) -> Plan:
     """Device, quantisation and dtype to load with, and why they differ from
     what was asked."""

@@ -341,7 +341,7 @@ class QLoRAPredictor(BasePredictor):
     def trainer(self) -> QLoRATrainer:
         """The fine-tuning side: this base, ``self.training``, the same device."""
         if self._trainer is None:
-            device = distributed.device_for(self.device, loading.cuda_present(),
+            device = distributed.device_for(self.device, loading.gpu_count(),
                                             distributed.ranks())
             plan = loading.make_plan(device, self.quant, self.dtype)
             self._trainer = QLoRATrainer(self.base_source, self.training, plan, ctx=self.ctx)
