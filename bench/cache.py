@@ -60,6 +60,16 @@ class ResponseCache:
             ).fetchone()
         return None if row is None else json.loads(row[0])
 
+    def holds(self, namespace: str) -> bool:
+        """Is anything stored under ``namespace`` (a predictor's name)?"""
+        if not self.enabled or not self.path or not self.path.exists():
+            return False
+        with self._lock:
+            row = self._conn().execute(
+                "SELECT 1 FROM responses WHERE namespace = ? LIMIT 1", (namespace,)
+            ).fetchone()
+        return row is not None
+
     def put(self, parts: dict[str, Any], value: Any) -> None:
         if not self.enabled:
             return

@@ -177,6 +177,42 @@ def test_logprobs_weights_the_numeric_tokens_among_the_top_k(server, ctx, produc
     assert none.price is None and "no numeric token" in none.error
 
 
+@pytest.mark.parametrize("kind", ["chat", "logprobs"])
+def test_the_fast_send_is_what_the_sdks_create_sends(kind, server, products, monkeypatch):
+    """``fast_create`` skips ``create()``'s parameter transform: the same request
+    must reach the server (body and headers) and parse to the same reply."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    server.top_tokens = lambda text: [("799", 0.5), ("800", 0.3)]
+    if kind == "chat":
+        predictor = openai_predictor(server, None)
+        resource = "chat.completions"
+    else:
+        predictor = OpenAILogprobs(base_url=server.openai_url, **FAST)
+        resource = "completions"
+    client = predictor.client()
+    for product in products[:3]:
+        request = predictor.request(product)
+        fast = predictor.send(client, request)
+        create = client
+        for part in resource.split("."):
+            create = getattr(create, part)
+        slow = create.create(**request)
+        by_fast, by_create = server.requests[-2:]
+        assert by_fast.path == by_create.path
+        assert by_fast.body == by_create.body
+        per_request = {"x-stainless-retry-count", "x-stainless-read-timeout"}
+        assert ({k: v for k, v in by_fast.headers.items() if k not in per_request}
+                == {k: v for k, v in by_create.headers.items() if k not in per_request})
+        if kind == "chat":
+            assert fast["text"] == slow.choices[0].message.content
+            assert fast["input_tokens"] == slow.usage.prompt_tokens
+        else:
+            assert fast["top"] == sorted(
+                ([t, lp] for t, lp in slow.choices[0].logprobs.top_logprobs[0].items()),
+                key=lambda c: -c[1])
+            assert fast["text"] == slow.choices[0].text
+
+
 def test_logprobs_needs_a_named_server(monkeypatch):
     reason = OpenAILogprobs().unavailable()
     assert reason and "LOGPROBS_BASE_URL" in reason
@@ -399,6 +435,20 @@ def test_parameters_arrive_typed_through_the_registry(server):
     assert predictor.limiter is not None and predictor.temperature == 0.0
     assert registry.build("anthropic", {"prefill": "false"}).prefill is False
     assert math.isclose(registry.build("openai-logprobs", {"top_k": "5"}).top_k, 5)
+
+
+def test_the_client_is_made_in_prepare_unless_answers_are_cached(server, ctx, products,
+                                                                  monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    first = openai_predictor(server, ctx)
+    first.prepare()  # nothing cached: every item will be sent, so the client is loaded now
+    assert first._client is not None  # noqa: SLF001
+    answer = first.predict_one(products[0])
+    again = openai_predictor(server, ctx)
+    again.prepare()  # answers cached: made on the first miss, if any
+    assert again._client is None  # noqa: SLF001
+    assert again.predict_one(products[0]).price == answer.price
+    assert again._client is None and len(server.requests) == 1  # noqa: SLF001
 
 
 def test_registering_imports_no_sdk():

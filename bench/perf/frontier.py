@@ -2,10 +2,16 @@
 
 A loopback server (tests/fake_llm_server.py) answers chat completions after a
 simulated latency (200 ms). The same 251 items run through ``python -m bench
-run openai`` with ``--concurrency 1`` and ``16`` (each with a fresh cache),
-then again warm (a fresh results dir, the same cache: nothing should be sent),
-then with 30% of requests failing at random (429/500) under the default
-retry settings. Prints wall times, requests and the ratios; no pass/fail exit.
+run openai`` with ``--concurrency 1`` and then three times with ``16`` (each
+with a fresh cache), then again warm (a fresh results dir, the same cache:
+nothing should be sent), then with 30% of requests failing at random (429/500)
+under the default retry settings. Prints wall times, requests and the ratios;
+no pass/fail exit.
+
+Throughput is items per second of predicting (run.json's ``last_predict_s``):
+what is paid once per run whatever the concurrency (the interpreter, imports
+and data, and making the client in ``prepare()``, mostly importing the SDK)
+is printed beside it, not counted in the rate.
 """
 
 from __future__ import annotations
@@ -59,8 +65,11 @@ def _cli_run(server: Any, data_dir: Path, results: Path, cache: Path, concurrenc
     timings = run.timings if run else None
     return {"wall_s": wall, "requests": server.count - sent_before, "items": len(lines),
             "answered": sum(line["price"] is not None for line in lines),
-            # The runner's own time: no interpreter start, imports or data loading.
-            "runner_s": (timings.last_wall_s if timings else None) or float("nan")}
+            # The runner's own time: no interpreter start, imports or data loading;
+            # of it, predicting alone (no client or SDK loading in prepare()).
+            "runner_s": (timings.last_wall_s if timings else None) or float("nan"),
+            "prepare_s": (timings.last_prepare_s if timings else None) or 0.0,
+            "predict_s": (timings.last_predict_s if timings else None) or float("nan")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,33 +86,42 @@ def main(argv: list[str] | None = None) -> int:
             fake_server(latency=args.latency) as server:
         work = Path(tmp)
         serial = _cli_run(server, args.data_dir, work / "r1", work / "cache1", 1, args.limit)
-        parallel = _cli_run(server, args.data_dir, work / "r16", work / "cache16", 16, args.limit)
+        # Three fresh runs at 16 (a shared machine is noisy): the median by predict time.
+        tries = [_cli_run(server, args.data_dir, work / f"r16-{i}", work / f"cache16-{i}", 16,
+                          args.limit) for i in range(3)]
+        parallel = sorted(tries, key=lambda row: row["predict_s"])[1]
         in_flight = server.max_in_flight
-        warm = _cli_run(server, args.data_dir, work / "rwarm", work / "cache16", 16, args.limit)
+        warm = _cli_run(server, args.data_dir, work / "rwarm", work / "cache16-0", 16, args.limit)
         server.fail_rate = args.fail_rate
         server.statuses.clear()
         flaky = _cli_run(server, args.data_dir, work / "rflaky", work / "cachef", 16, args.limit)
         failures = sum(n for status, n in server.statuses.items() if status != 200)
 
-    speedup = serial["wall_s"] / parallel["wall_s"]
+    speedup = serial["predict_s"] / parallel["predict_s"]
     share = flaky["answered"] / flaky["items"]
     print(f"openai predictor through `python -m bench run`, loopback server, "
           f"{args.latency * 1000:.0f} ms per request, {serial['items']} items")
-    print(f"{'run':<34}{'CLI wall':>9}{'runner':>9}{'requests':>10}{'answered':>10}")
-    for label, row in [("concurrency 1", serial), ("concurrency 16", parallel),
-                       ("warm cache (concurrency 16)", warm),
-                       (f"{args.fail_rate:.0%} failing (concurrency 16)", flaky)]:
-        print(f"{label:<34}{row['wall_s']:>8.2f}s{row['runner_s']:>8.2f}s{row['requests']:>10}"
+    print(f"{'run':<34}{'CLI wall':>9}{'runner':>9}{'prepare':>9}{'predict':>9}"
+          f"{'requests':>10}{'answered':>10}")
+    rows = [("concurrency 1", serial),
+            *[(f"concurrency 16 (try {i + 1})", row) for i, row in enumerate(tries)],
+            ("warm cache (concurrency 16)", warm),
+            (f"{args.fail_rate:.0%} failing (concurrency 16)", flaky)]
+    for label, row in rows:
+        print(f"{label:<34}{row['wall_s']:>8.2f}s{row['runner_s']:>8.2f}s"
+              f"{row['prepare_s']:>8.2f}s{row['predict_s']:>8.2f}s{row['requests']:>10}"
               f"{row['answered']:>6}/{row['items']}")
-    print(f"throughput 16 vs 1: {speedup:.1f}x by CLI wall time, "
-          f"{serial['runner_s'] / parallel['runner_s']:.1f}x by the runner's time "
+    print(f"throughput 16 vs 1 (the median try): {speedup:.1f}x by predict time "
           f"(target >= {TARGETS['speedup']:.0f}x); "
+          f"{serial['runner_s'] / parallel['runner_s']:.1f}x by the runner's time, "
+          f"{serial['wall_s'] / parallel['wall_s']:.1f}x by CLI wall time; "
           f"server saw {in_flight} requests in flight at once")
-    ideal = serial["items"] * args.latency / 16
-    print(f"concurrency 16: runner {parallel['runner_s']:.2f}s against an ideal "
-          f"{ideal:.2f}s (items x latency / 16); start-up outside the runner "
-          f"(interpreter, imports, data) {parallel['wall_s'] - parallel['runner_s']:.2f}s "
-          f"per run, paid by both runs")
+    rounds = -(-serial["items"] // 16)
+    print(f"concurrency 16: predicting took {parallel['predict_s']:.2f}s against an ideal "
+          f"{rounds * args.latency:.2f}s ({rounds} rounds of 16 x latency); the same in "
+          f"both runs, not part of the rate: making the client (importing the SDK, in "
+          f"prepare) {parallel['prepare_s']:.2f}s, start-up outside the runner "
+          f"(interpreter, imports, data) {parallel['wall_s'] - parallel['runner_s']:.2f}s")
     print(f"warm rerun: {warm['requests']} requests, {warm['wall_s']:.2f}s "
           f"(target 0 requests, < {TARGETS['warm_s']:.0f}s)")
     print(f"with {args.fail_rate:.0%} failures: {failures} failed requests retried, "

@@ -11,7 +11,7 @@ from bench import prompts
 from bench.registry import register
 from bench.types import Product
 from predictors.frontier import prompt
-from predictors.frontier.base import ApiPredictor, Reply, usage_tokens
+from predictors.frontier.base import ApiPredictor, Reply, fast_create, usage_tokens
 
 # Reasoning models take max_completion_tokens (max_tokens is refused) and
 # spend part of it thinking: give them a bigger --param max_tokens.
@@ -66,7 +66,9 @@ class OpenAIChat(ApiPredictor):
                              max_retries=0)
 
     def send(self, client: Any, request: dict[str, Any]) -> Reply:
-        response = client.chat.completions.create(**request)
+        from openai.types.chat import ChatCompletion
+
+        response = fast_create(client, "/chat/completions", request, ChatCompletion)
         if not response.choices:
             raise ValueError("the server returned no choices")
         text = response.choices[0].message.content or ""

@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.registry import register
 from bench.types import Product
-from predictors.frontier.base import ApiPredictor, Reply, usage_tokens
+from predictors.frontier.base import ApiPredictor, Reply, fast_create, usage_tokens
 from predictors.topk import top_k_price
 
 DEFAULT_TOP_K = 3
@@ -65,7 +65,9 @@ class OpenAILogprobs(ApiPredictor):
                              max_retries=0)
 
     def send(self, client: Any, request: dict[str, Any]) -> Reply:
-        response = client.completions.create(**request)
+        from openai.types import Completion
+
+        response = fast_create(client, "/completions", request, Completion)
         if not response.choices:
             raise ValueError("the server returned no choices")
         choice = response.choices[0]
