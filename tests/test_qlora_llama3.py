@@ -182,3 +182,4 @@ def test_digit_splitting_tokenizer_is_recognised() -> None:
 
     assert numbers_are_whole_tokens(digits) is False
     assert "single digits" in DIGIT_SPLIT
+

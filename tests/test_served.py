@@ -1,21 +1,28 @@
 """Served inference. Opt-in (``pytest -m server``): the served predictors
 against a real OpenAI-compatible server, llama.cpp's (``python -m
 llama_cpp.server`` from the optional ``llama-cpp-python[server]`` package,
-built from source: not in CI), running SmolLM2-135M-Instruct's GGUF file on
-127.0.0.1, through the official ``openai`` SDK: ``openai`` (chat) gets a parsed
-price; ``openai-logprobs`` on this model, whose tokenizer splits numbers into
-digits, must not average the digit tokens into a "price": each item is refused
-with the reason. Skipped, with the install
-line, where the server package is missing.
+built from source: not in CI), on 127.0.0.1, through the official ``openai``
+SDK:
+
+- SmolLM2-135M-Instruct's GGUF file: ``openai`` (chat) gets a parsed price;
+  ``openai-logprobs`` on this model, whose tokenizer splits numbers into
+  digits, must not average the digit tokens into a "price": each item is
+  refused with the reason.
+- A tiny Llama over the real Llama 3 tokenizer (whole-number tokens) with
+  fixed next-token logits, written as GGUF here: ``openai-logprobs`` gets
+  exactly the top-k price those logits imply, from llama.cpp's own tokens.
+
+Skipped, with the install line, where the server package is missing.
 
 By default: the same refusal against the loopback server answering with the
-digit tokens SmolLM2 gives, and the server helper's start-up failure and the
-benchmark's install hint.
+digit tokens SmolLM2 gives, the GGUF writer read back by transformers, the
+server helper's start-up failure and the benchmark's install hint.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +41,9 @@ pytest.importorskip("openai")
 from predictors.frontier.logprobs import OpenAILogprobs  # noqa: E402
 
 LIMIT = 3
+# The fixed model's next-token logits after any text ("abc" is no number).
+LOGITS = {"374": 3.0, "abc": 2.5, "375": 2.0}
+TOP_K_PRICE = (374 * math.exp(3.0) + 375 * math.exp(2.0)) / (math.exp(3.0) + math.exp(2.0))
 # What SmolLM2 offers after "Price is $": single digits (its tokenizer splits numbers).
 DIGITS = [("1", 0.34), ("2", 0.21), ("3", 0.12), ("$", 0.05)]
 needs_server = pytest.mark.skipif(server_missing() is not None, reason=server_missing() or "")
@@ -107,6 +117,35 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppServer]
         yield running
 
 
+@pytest.fixture(scope="module")
+def llama3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppServer]:
+    pytest.importorskip("gguf")
+    pytest.importorskip("tiktoken")
+    from predictors.qlora.tiny import build_fixed_llama3_gguf
+
+    work = tmp_path_factory.mktemp("fixed-llama3")
+    try:
+        gguf = build_fixed_llama3_gguf(work, LOGITS)
+    except BenchError as exc:  # only without a package index
+        pytest.skip(f"the llama-models wheel cannot be downloaded here: {exc}")
+    with LlamaCppServer(gguf, log=work / "llama-server.log") as running:
+        yield running
+
+
+@pytest.mark.server
+@needs_server
+def test_openai_logprobs_prices_from_whole_number_tokens(llama3_server: LlamaCppServer,
+                                                         data_dir: Path,
+                                                         tmp_path: Path) -> None:
+    done, lines = _run("openai-logprobs:pricer", llama3_server.url, data_dir, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]  # type: ignore[attr-defined]
+    assert len(lines) == LIMIT
+    for line in lines:
+        top = json.loads(line["raw"])
+        assert [token for token, _ in top] == ["374", "abc", "375"], top
+        assert line["price"] == pytest.approx(TOP_K_PRICE, rel=1e-4), line
+
+
 @pytest.mark.server
 @needs_server
 def test_openai_chat_gets_a_parsed_price(server: LlamaCppServer, data_dir: Path,
@@ -125,3 +164,58 @@ def test_openai_chat_gets_a_parsed_price(server: LlamaCppServer, data_dir: Path,
 def test_openai_logprobs_refuses_digit_tokens(server: LlamaCppServer, data_dir: Path,
                                               tmp_path: Path) -> None:
     _check_refusal(server.url, data_dir, tmp_path)
+
+
+def test_a_llama_written_as_gguf_reads_back_the_same(tmp_path: Path) -> None:
+    """``gguf.write_llama``, which the served tests and benchmark rely on:
+    transformers' own GGUF reader gets back the same tokens and, on random
+    weights (rotary q/k reordering included), the same next-token logits. A
+    small byte-level BPE keeps it quick (Llama 3's 128k tokens take a minute)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("gguf")
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        LlamaConfig,
+        LlamaForCausalLM,
+        PreTrainedTokenizerFast,
+    )
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    from predictors.qlora.gguf import write_llama
+
+    texts = ["How much does this cost?", "A 12-pack of AA batteries, long lasting",
+             "Price is $374.00", "Stainless steel kitchen scale with a 5 kg capacity"]
+    # Byte-level BPE split like Llama 3's (what "llama-bpe" names), 400 tokens.
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(TikTokenConverter("unused").pattern), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    core.decoder = decoders.ByteLevel()
+    core.train_from_iterator(texts * 20, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|begin_of_text|>", "<|end_of_text|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<|begin_of_text|>",
+                                  eos_token="<|end_of_text|>")
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=256, bos_token_id=tok.bos_token_id,
+                         eos_token_id=tok.eos_token_id, tie_word_embeddings=False)
+    torch.manual_seed(0)
+    folder = tmp_path / "model"
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    path = write_llama(folder, tmp_path / "tiny.gguf")
+
+    text = "How much does this cost? A 12-pack of AA batteries. Price is $"
+    back_tok = AutoTokenizer.from_pretrained(tmp_path, gguf_file=path.name)
+    ids = tok(text)["input_ids"]
+    assert back_tok(text, add_special_tokens=False)["input_ids"][-len(ids):] == ids
+    original = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    back = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=path.name,
+                                                dtype=torch.float32)
+    batch = torch.tensor([ids])
+    with torch.no_grad():
+        expected, got = original(batch).logits[0], back(batch).logits[0]
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)

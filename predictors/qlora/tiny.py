@@ -151,3 +151,17 @@ def build_fixed_llama(directory: str | Path, tokenizer: object,
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)  # type: ignore[attr-defined]
     return Path(directory)
+
+
+def build_fixed_llama3_gguf(directory: str | Path, logits: dict[str, float]) -> Path:
+    """``build_fixed_llama`` over the real Llama 3 tokenizer (its
+    ``tokenizer.model`` comes from the ``llama-models`` wheel, downloaded once),
+    written as ``directory/fixed-llama3.gguf`` for llama.cpp's server: a served
+    model whose numbers are whole tokens and whose top next tokens are known."""
+    from predictors.qlora.gguf import write_llama
+    from predictors.qlora.wheels import fetch
+
+    directory = Path(directory)
+    tokenizer = build_llama3_tokenizer(fetch("llama3-tokenizer"), directory / "tokenizer")
+    model = build_fixed_llama(directory / "model", tokenizer, logits)
+    return write_llama(model, directory / "fixed-llama3.gguf", name="fixed-llama3")
