@@ -317,7 +317,7 @@ def test_unavailable_says_what_is_missing(tmp_path: Path,
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setattr(sources, "hf_token", lambda: None)
-    monkeypatch.setattr(sources, "_can_connect", lambda host, port: True)
+    monkeypatch.setattr("bench.hub._can_connect", lambda host, port: True)
     assert "HF_TOKEN" in QLoRAPredictor(adapter="none", device="cpu").unavailable()
 
 
@@ -478,9 +478,9 @@ def test_hub_loads_are_offline_when_the_hub_is(monkeypatch: pytest.MonkeyPatch,
     assert sources.hub_kwargs(hub) == {"revision": "abc123", "token": "hf_test_token",
                                        "local_files_only": True}
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr(sources, "_can_connect", lambda host, port: False)
+    monkeypatch.setattr("bench.hub._can_connect", lambda host, port: False)
     assert sources.hub_kwargs(hub)["local_files_only"] is True
-    monkeypatch.setattr(sources, "_can_connect", lambda host, port: True)
+    monkeypatch.setattr("bench.hub._can_connect", lambda host, port: True)
     assert sources.hub_kwargs(hub)["local_files_only"] is False
     assert sources.hub_kwargs(sources.Source.parse(str(tmp_path))) == {}
 

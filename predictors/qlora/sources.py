@@ -10,15 +10,14 @@ connect, remembered for the process).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.util
 import json
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+
+from bench.hub import hub_reachable
 
 # Organisations whose models need an accepted licence and a token to download.
 GATED_PREFIXES = ("meta-llama/",)
@@ -116,24 +115,6 @@ def hub_kwargs(src: Source) -> dict[str, object]:
         return {}
     return {"revision": src.revision, "token": hf_token(),
             "local_files_only": not hub_reachable()}
-
-
-def hub_reachable() -> bool:
-    """Can this machine open a connection to the hub? (HF_HUB_OFFLINE says no.)"""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return False
-    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    port = url.port or (443 if url.scheme == "https" else 80)
-    return _can_connect(url.hostname or "huggingface.co", port)
-
-
-@functools.cache
-def _can_connect(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 def problems(src: Source, kind: str) -> list[str]:

@@ -1,0 +1,29 @@
+"""Can this machine reach the Hugging Face hub? One short socket connect,
+remembered for the process; ``HF_HUB_OFFLINE`` says no without asking and
+``HF_ENDPOINT`` names another hub. Used to choose between loading from the
+local cache and downloading (models, adapters, embedding models)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from urllib.parse import urlparse
+
+
+def hub_reachable() -> bool:
+    """Can this machine open a connection to the hub? (HF_HUB_OFFLINE says no.)"""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return _can_connect(url.hostname or "huggingface.co", port)
+
+
+@functools.cache
+def _can_connect(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
