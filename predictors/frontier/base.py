@@ -21,10 +21,10 @@ import os
 import threading
 import time
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from bench.cache import ResponseCache
@@ -74,6 +74,8 @@ class RequestSettings:
                            max_backoff=self.max_backoff)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 # Which server and which key: listed before a predictor's own parameters (the
 # other settings after them), as each predictor used to declare them.
 _LEADING_SETTINGS = ("base_url", "api_key_env")
@@ -84,20 +86,37 @@ def _expose_settings(cls: type[ApiPredictor]) -> None:
     and type hints of its full parameter list: its own parameters plus every
     ``RequestSettings`` field and ``ctx``, each with its type and default. The
     registry converts ``--param`` strings by these, and lists them in errors."""
-    init = cls.__dict__["__init__"]
+    expose_settings(cls.__dict__["__init__"], cls.default_api_key_env)
+
+
+def request_settings(*, api_key_env: str | None) -> Callable[[F], F]:
+    """For a factory ``f(model, *, OWN..., **settings)`` that builds an API
+    predictor: the same joined signature, ``api_key_env`` defaulting to the one
+    given (None: the predictor's own)."""
+    def expose(fn: F) -> F:
+        expose_settings(fn, api_key_env)
+        return fn
+    return expose
+
+
+def expose_settings(init: Callable[..., Any], api_key_env: str | None) -> None:
+    """``init``'s own parameters plus every ``RequestSettings`` field and
+    ``ctx``, as its ``__signature__`` and ``__annotations__``."""
     signature = inspect.signature(init)
     own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
     if len(own) == len(signature.parameters):
         return  # declares every parameter itself: nothing to add
     hints = {k: v for k, v in typing.get_type_hints(init).items() if k != "return"}
     setting_hints = typing.get_type_hints(RequestSettings)
+    if api_key_env is None:
+        setting_hints["api_key_env"] = str | None  # type: ignore[assignment]
     leading: list[inspect.Parameter] = []
     trailing: list[inspect.Parameter] = []
     declared = {p.name for p in own}
     for f in fields(RequestSettings):
         if f.name in declared:  # a subclass that names a setting itself keeps its own
             continue
-        default = cls.default_api_key_env if f.name == "api_key_env" else f.default
+        default = api_key_env if f.name == "api_key_env" else f.default
         param = inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                   annotation=setting_hints[f.name])
         (leading if f.name in _LEADING_SETTINGS else trailing).append(param)

@@ -37,6 +37,7 @@ from bench.errors import BenchError
 from bench.registry import register
 from bench.types import Prediction, Product
 from predictors.frontier import prompt
+from predictors.frontier.base import request_settings
 from predictors.frontier.chat import OpenAIChat
 from predictors.frontier.messages import AnthropicMessages
 from predictors.retrieval import embeddings
@@ -185,6 +186,7 @@ class RagAnthropic(_Rag, AnthropicMessages):
 
 @register("rag", kind="frontier", variant="model",
           summary="chat model shown the k most similar training products and their prices")
+@request_settings(api_key_env=None)  # None: the backend's own key variable
 def rag(
     model: str = "gpt-4o-mini",
     *,
@@ -194,31 +196,20 @@ def rag(
     include_extra: bool = False,
     train_size: int | None = None,
     train_seed: int = 42,
-    base_url: str | None = None,
-    api_key_env: str | None = None,
     seed: int = 42,
     max_tokens: int | None = None,
     temperature: float | None = None,
     prefill: bool | None = None,
-    timeout: float = 60.0,
-    max_retries: int = 6,
-    backoff: float = 1.0,
-    max_backoff: float = 60.0,
-    rpm: float | None = None,
-    price_in: float | None = None,
-    price_out: float | None = None,
     ctx: Any = None,
+    **settings: Any,  # RequestSettings (base_url, api_key_env, timeout, ...)
 ) -> RagOpenAI | RagAnthropic:
     """A chat model with the course's retrieval context (k nearest training products)."""
     chosen = backend or ("anthropic" if model.startswith("claude") else "openai")
     if chosen not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {chosen!r}")
-    common: dict[str, Any] = {
-        "base_url": base_url, "temperature": temperature, "timeout": timeout,
-        "max_retries": max_retries, "backoff": backoff, "max_backoff": max_backoff,
-        "rpm": rpm, "price_in": price_in, "price_out": price_out}
-    if api_key_env is not None:
-        common["api_key_env"] = api_key_env
+    common: dict[str, Any] = {"temperature": temperature, **settings}
+    if common.get("api_key_env") is None:
+        common.pop("api_key_env", None)
     rag_args: dict[str, Any] = {"ctx": ctx, "k": k, "embedding_model": embedding_model,
                                 "include_extra": include_extra, "train_size": train_size,
                                 "train_seed": train_seed}
