@@ -95,6 +95,23 @@ def test_params_convert_through_the_registry_into_the_settings():
         registry.build("openai-logprobs", {"timeout": "0"})
 
 
+def test_the_rag_factory_takes_the_same_settings_declared_once():
+    from predictors.retrieval.rag import rag
+
+    shared = [f.name for f in dataclasses.fields(RequestSettings)]
+    assert set(shared) <= set(inspect.signature(rag).parameters)
+    source = inspect.getsource(rag)
+    assert not any(f"    {name}:" in source for name in shared)
+    predictor = registry.build("rag:gpt-4o-mini", {"timeout": "3", "rpm": "60",
+                                                   "base_url": "http://127.0.0.1:9/v1"})
+    assert predictor.settings == RequestSettings(
+        base_url="http://127.0.0.1:9/v1", api_key_env="OPENAI_API_KEY", timeout=3.0, rpm=60.0)
+    claude = registry.build("rag:claude-haiku-4-5", {"max_retries": "2"})
+    assert (claude.settings.api_key_env, claude.settings.max_retries) == ("ANTHROPIC_API_KEY", 2)
+    with pytest.raises(BenchError, match="timeout='soon' is not a float"):
+        registry.build("rag", {"timeout": "soon"})
+
+
 def test_an_unknown_parameter_lists_every_one():
     with pytest.raises(BenchError) as caught:
         registry.build("openai", {"nope": "1"})
