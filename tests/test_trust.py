@@ -21,6 +21,8 @@ from bench.records import read_run
 from bench.reports import publish as leaderboard
 from bench.reports.collect import collect
 from bench.store import RunStore
+from bench.types import capabilities
+from tests.conftest import ROOT
 
 
 def _run(test_set, results: Path, params: dict[str, str] | None = None, **kw) -> RunStore:
@@ -282,3 +284,30 @@ def test_an_informational_field_of_another_type_keeps_the_answer(tmp_path,
     records = store.records()
     assert len(records) == len(lines) and records[lines[0]["id"]].raw == '["12", "13"]'
     assert capsys.readouterr().err == ""
+
+
+def test_the_published_run_folders_are_what_this_code_computes(data_dir, tmp_path):
+    """`make run` in a fresh clone must leave `git status` clean: every
+    published row that runs here maps to the folder this code would write. A
+    change to a predictor's fingerprint (parameters, its code digest, its
+    data digest) moves its folder, and the committed board must be
+    regenerated with it; this test says so before a newcomer's clone does."""
+    from bench.context import Context
+    from bench.runner import fingerprint_of
+
+    rows = json.loads((ROOT / "results" / "leaderboard.json").read_text())["rows"]
+    ctx = Context(data_dir=data_dir, cache_dir=tmp_path / "cache")
+    checked = []
+    for row in rows:
+        spec = row["predictor"].split(" (")[0]
+        try:
+            predictor = registry.build(spec, {k: str(v) for k, v in row["params"].items()}, ctx)
+        except Exception:  # not buildable here (a missing extra): nothing to compare
+            continue
+        if capabilities(predictor).unavailable() is not None:
+            continue
+        store = RunStore.for_run(tmp_path, row["test_set"], predictor.name,
+                                 fingerprint_of(predictor, spec))
+        assert f"{row['test_set']}/{store.dir.name}" == row["run_dir"], spec
+        checked.append(spec)
+    assert {"human", "constant", "linear", "random-forest", "xgboost"} <= set(checked), checked

@@ -29,8 +29,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 _MODEL_CODE = ("features.py", "models.py", "exact.py", "baselines.py")
 
 
-def library_versions(libraries: Sequence[str]) -> dict[str, str]:
-    """Installed version of each library named ("missing" where absent)."""
+def _versions(libraries: Sequence[str]) -> dict[str, str]:
     out = {}
     for name in libraries:
         try:
@@ -139,7 +138,7 @@ class ClassicPredictor(BasePredictor):
     def _key_parts(self, examples: Sequence[Example]) -> dict[str, Any]:
         return {"predictor": self.name, "params": self.params(),
                 "train": {"rows": len(examples), "digest": examples_digest(examples)},
-                "versions": {**library_versions(self.libraries), "code": _code_digest()}}
+                "versions": {**_versions(self.libraries), "code": _code_digest()}}
 
     def fingerprint(self) -> dict[str, Any]:
         """Parameters, training-data digest and versions (reads the training rows: no

@@ -78,7 +78,7 @@ def model_problem(model: str | None = None) -> str | None:
             return None
     except Exception:  # a malformed id: let loading say what is wrong
         return None
-    from bench.hub import hub_reachable
+    from predictors.qlora.sources import hub_reachable
 
     if hub_reachable():
         return None

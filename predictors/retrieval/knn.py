@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.registry import register
 from bench.types import Example, Product
-from predictors.classic.baselines import ClassicPredictor, library_versions
+from predictors.classic.baselines import ClassicPredictor, _versions
 from predictors.classic.store import SavedModel
 from predictors.retrieval import embeddings
 from predictors.retrieval.embeddings import Embedder, document
@@ -110,7 +110,7 @@ class KnnPredictor(ClassicPredictor):
 
     def _key_parts(self, examples: Sequence[Example]) -> dict[str, Any]:
         parts = super()._key_parts(examples)
-        parts["versions"] = {**library_versions(self.libraries), "code": code_digest()}
+        parts["versions"] = {**_versions(self.libraries), "code": code_digest()}
         return parts
 
     def unavailable(self) -> str | None:
