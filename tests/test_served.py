@@ -101,6 +101,21 @@ def test_benchmark_without_the_server_says_how_to_install(
     assert "pip install 'llama-cpp-python[server]'" in capsys.readouterr().out
 
 
+@needs_server
+def test_the_benchmark_says_a_bad_input_in_one_line(tmp_path: Path, data_dir: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert served.main(["--data-dir", str(tmp_path / "nope")]) == 2
+    assert served.main(["--data-dir", str(data_dir), "--model",
+                        str(tmp_path / "missing.gguf")]) == 2
+    bogus = tmp_path / "bogus.gguf"
+    bogus.write_bytes(b"not a gguf file")
+    assert served.main(["--data-dir", str(data_dir), "--model", str(bogus)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and "Traceback" not in "".join(lines), lines
+    assert "nope" in lines[0] and "missing.gguf: no such GGUF file" in lines[1]
+    assert lines[2].startswith(f"error: llama_cpp.server did not start with {bogus}: ")
+
+
 # -- opt-in: a real llama.cpp server ---------------------------------------------------
 
 

@@ -38,6 +38,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from bench.data import load_test_set
+from bench.errors import BenchError
 from bench.records import read_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +60,10 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class ServerFailed(RuntimeError):
+    """llama_cpp.server exited or did not answer while starting."""
 
 
 class LlamaCppServer:
@@ -92,7 +98,7 @@ class LlamaCppServer:
         deadline = time.monotonic() + self.startup_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {self.process.returncode}:\n"
+                raise ServerFailed(f"llama_cpp.server exited with {self.process.returncode}:\n"
                                    f"{self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/models", timeout=2) as reply:
@@ -102,7 +108,7 @@ class LlamaCppServer:
                 pass
             time.sleep(0.5)
         self.__exit__(None, None, None)
-        raise RuntimeError(f"llama_cpp.server did not answer within {self.startup_s:.0f} s:\n"
+        raise ServerFailed(f"llama_cpp.server did not answer within {self.startup_s:.0f} s:\n"
                            f"{self.log_tail()}")
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
@@ -156,10 +162,22 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(missing)
         return 0
+    try:  # the user's inputs first, in one line each, before any model is built
+        load_test_set(args.data_dir)
+        if args.model not in ("fixed-llama3", "smollm2") and not Path(args.model).is_file():
+            raise BenchError(f"--model {args.model}: no such GGUF file")
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="bench-served-") as tmp:
         model = _model(args.model, Path(tmp))
-        with LlamaCppServer(model, log=Path(tmp) / "server.log") as server:
-            return _time(server, model, args, Path(tmp))
+        try:
+            with LlamaCppServer(model, log=Path(tmp) / "server.log") as server:
+                return _time(server, model, args, Path(tmp))
+        except ServerFailed as exc:  # the server's own last words, not a traceback
+            last = (str(exc).splitlines() or [""])[-1]
+            print(f"error: llama_cpp.server did not start with {model}: {last}", file=sys.stderr)
+            return 1
 
 
 def _model(name: str, work: Path) -> Path:
