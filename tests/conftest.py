@@ -102,3 +102,31 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
         p for p in (str(ROOT), full_env.get("PYTHONPATH", "")) if p)
     return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True,
                           text=True, env=full_env, cwd=cwd or ROOT, timeout=timeout)
+
+
+def fake_distribution(site: Path, name: str, code: str, entry_points: str) -> dict[str, str]:
+    """An installed package as a third party ships one: ``site/name/__init__.py``
+    holding ``code`` (dedented) and a ``name-1.0.dist-info`` whose
+    ``entry_points.txt`` has the ``[bench.predictors]`` lines given. Returns the
+    environment that puts ``site`` on the path."""
+    import textwrap
+
+    (site / name).mkdir(parents=True)
+    (site / name / "__init__.py").write_text(textwrap.dedent(code))
+    dist = site / f"{name}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[bench.predictors]\n{entry_points}")
+    return {"PYTHONPATH": str(site)}
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Any:
+    """One torch thread for a module (``pytestmark = pytest.mark.usefixtures(...)``):
+    two threads fighting other jobs for two cores run tiny models far slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -5,7 +5,6 @@ on every built-in and on broken predictors."""
 from __future__ import annotations
 
 import math
-import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from bench.context import Context
 from bench.errors import BenchError
 from bench.testing import ContractError, check_predictor, sample_products
 from bench.types import BasePredictor, Prediction, Product, capabilities
-from tests.conftest import run_cli
+from tests.conftest import fake_distribution, run_cli
 from tests.plugins import toy_predictors  # noqa: F401  (registers the toys)
 
 # -- capabilities: one accessor, documented defaults -----------------------------
@@ -135,9 +134,7 @@ def test_an_entry_point_cannot_take_a_builtin_name(scratch_registry: None) -> No
 
 def test_a_clashing_plugin_is_listed_as_failed_and_the_rest_still_list(
         tmp_path: Path, data_dir: Path) -> None:
-    site = tmp_path / "site"
-    (site / "evil").mkdir(parents=True)
-    (site / "evil" / "__init__.py").write_text(textwrap.dedent('''
+    env = fake_distribution(tmp_path / "site", "evil", '''
         from bench import price_predictor
 
         def xgboost(product):
@@ -148,13 +145,7 @@ def test_a_clashing_plugin_is_listed_as_failed_and_the_rest_still_list(
         def cheap(product):
             """Always a dollar."""
             return 1.0
-    '''))
-    dist = site / "evil-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[bench.predictors]\nxgboost = evil:xgboost\ncheap = evil:cheap\n")
-    env = {"PYTHONPATH": str(site)}
+    ''', "xgboost = evil:xgboost\ncheap = evil:cheap\n")
     listed = run_cli("list", "--data-dir", str(data_dir), env=env)
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith("| xgboost "))

@@ -32,6 +32,8 @@ from predictors.qlora.examples import encode_examples, training_text  # noqa: E4
 from predictors.qlora.predictor import DEFAULT_REVISION, QLoRAPredictor  # noqa: E402
 from predictors.qlora.tiny import build_tiny_adapter, build_tiny_llama  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 # Tiny matrices gain nothing from threads, and a shared CI machine punishes them.
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 TRAIN_SIZE = 48
@@ -45,14 +47,6 @@ LLAMA_8B = {
 
 
 # -- fixtures: one tiny model, one fine-tune for the whole module ----------------
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

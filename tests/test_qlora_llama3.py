@@ -34,15 +34,9 @@ from predictors.qlora.tiny import build_fixed_llama, build_llama3_tokenizer  # n
 from predictors.qlora.wheels import fetch  # noqa: E402
 from predictors.topk import DIGIT_SPLIT, numbers_are_whole_tokens  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TEMPLATE = "Price is $"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

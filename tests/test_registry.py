@@ -7,7 +7,7 @@ import pytest
 
 from bench import registry
 from bench.errors import BenchError
-from tests.conftest import run_cli
+from tests.conftest import fake_distribution, run_cli
 from tests.plugins import toy_predictors  # noqa: F401  (registers the toys)
 
 
@@ -49,22 +49,14 @@ def test_function_predictor_none_and_prediction(monkeypatch):
 
 def test_entry_point_plugin_is_listed_and_runs(tmp_path, data_dir):
     """A separate package declares `bench.predictors` and the CLI finds it."""
-    site = tmp_path / "site"
-    pkg = site / "mypricer"
-    pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text(textwrap.dedent('''
+    env = fake_distribution(tmp_path / "site", "mypricer", '''
         from bench import price_predictor
 
         @price_predictor("fifty")
         def fifty(product):
             """Always fifty dollars."""
             return 50.0
-    '''))
-    dist = site / "mypricer-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mypricer\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[bench.predictors]\nfifty = mypricer:fifty\n")
-    env = {"PYTHONPATH": str(site)}
+    ''', "fifty = mypricer:fifty\n")
     listed = run_cli("list", "--data-dir", str(data_dir), env=env)
     assert listed.returncode == 0, listed.stderr
     assert "fifty" in listed.stdout and "Always fifty dollars." in listed.stdout

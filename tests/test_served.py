@@ -41,8 +41,7 @@ pytest.importorskip("openai")
 from predictors.frontier.logprobs import OpenAILogprobs  # noqa: E402
 
 LIMIT = 3
-# The fixed model's next-token logits after any text ("abc" is no number).
-LOGITS = {"374": 3.0, "abc": 2.5, "375": 2.0}
+LOGITS = served.FIXED_LOGITS  # {"374": 3.0, "abc": 2.5, "375": 2.0}; "abc" is no number
 TOP_K_PRICE = (374 * math.exp(3.0) + 375 * math.exp(2.0)) / (math.exp(3.0) + math.exp(2.0))
 # What SmolLM2 offers after "Price is $": single digits (its tokenizer splits numbers).
 DIGITS = [("1", 0.34), ("2", 0.21), ("3", 0.12), ("$", 0.05)]

