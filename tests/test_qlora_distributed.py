@@ -73,6 +73,20 @@ def test_a_fixed_device_under_torchrun_is_refused_in_one_line(data_dir: Path) ->
     assert "device=cuda:0" in line and "local rank" in line and "Traceback" not in line
 
 
+def test_visible_gpus_are_counted_as_cuda_reads_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from predictors.qlora import loading
+
+    monkeypatch.setattr(loading.glob, "glob", lambda pattern: ["/dev/nvidia0", "/dev/nvidia1"])
+    for visible, count in (("", 0), ("-1", 0), ("0", 1), ("1,0", 2), ("0,-1,1", 1),
+                           ("GPU-5c1e", 1), ("0,1,2,3", 2), (None, 2)):
+        if visible is None:
+            monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        else:
+            monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+        assert loading._visible_gpus() == count, visible  # noqa: SLF001 - the torch-free path
+
+
 # -- two processes against one ------------------------------------------------------
 
 

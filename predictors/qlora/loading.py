@@ -71,23 +71,29 @@ def cuda_present() -> bool:
     looks for the driver's device files, so that listing stays torch-free."""
     if "torch" in sys.modules:
         return bool(sys.modules["torch"].cuda.is_available())
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return False
-    return bool(glob.glob("/dev/nvidia[0-9]*"))
+    return _visible_gpus() > 0
 
 
 def gpu_count() -> int:
-    """How many NVIDIA GPUs this process may use; torch-free like ``cuda_present``
-    (``CUDA_VISIBLE_DEVICES`` narrows the driver's device files)."""
+    """How many NVIDIA GPUs this process may use; torch-free like ``cuda_present``."""
     if "torch" in sys.modules:
         return int(sys.modules["torch"].cuda.device_count())
-    if not cuda_present():
-        return 0
+    return _visible_gpus()
+
+
+def _visible_gpus() -> int:
+    """The driver's device files, narrowed by ``CUDA_VISIBLE_DEVICES`` as CUDA
+    reads it: the ids before the first empty or negative one ("" or "-1": none)."""
     present = len(glob.glob("/dev/nvidia[0-9]*"))
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is None:
         return present
-    return min(present, len([d for d in visible.split(",") if d.strip()]))
+    listed = 0
+    for device in visible.split(","):
+        if not device.strip() or device.strip().startswith("-"):
+            break
+        listed += 1
+    return min(present, listed)
 
 
 def make_plan(device: str, quant: str, dtype: str) -> Plan:
