@@ -20,7 +20,10 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("BENCH_TEST_DATA_DIR", ROOT.parent / "shared" / "data" / "pricer"))
+# Absolute: tests hand it to subprocesses and notebook kernels that run elsewhere
+# (the README's `BENCH_TEST_DATA_DIR=../shared/data/pricer make test` is relative).
+DATA_DIR = Path(os.environ.get("BENCH_TEST_DATA_DIR",
+                               ROOT.parent / "shared" / "data" / "pricer")).resolve()
 MISSING_DATA = (f"needs the pricer data folder: {DATA_DIR / 'test.jsonl'} not found "
                 "(set BENCH_TEST_DATA_DIR)")
 
