@@ -60,8 +60,8 @@ class Context:
         """Why no training rows can be read here (a data folder without its
         training file), or None. Cheap: ``bench list`` asks it for each
         trainable predictor."""
-        if self.data_dir is None:
-            return None  # the local cache, else the hub
+        if self.data_dir is None:  # the local cache, else the hub
+            return data.cannot_fetch(data.DEFAULT_TEST) or data.cannot_fetch(data.DEFAULT_TRAIN)
         path = self.data_dir / data.manifest(data.DEFAULT_TRAIN)["data_dir_file"]
         return None if path.exists() else f"no training data: {path} not found"
 

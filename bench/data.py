@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import prompts
+from bench import hub, prompts
 from bench.errors import BenchError
 from bench.fsutil import atomic_write_text, read_input
 from bench.types import Example, Product
@@ -28,6 +28,7 @@ MANIFEST_DIR = Path(
 )
 DEFAULT_TEST = "pricer-test"
 DEFAULT_TRAIN = "pricer-train"
+NO_DATA_HINT = "pass --data-dir DIR or set BENCH_DATA_DIR (a folder with test.jsonl, train.jsonl)"
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ def load_test_set(
         return _verified(spec, _select(read_jsonl(cached, need_id=True), spec), str(cached))
     if not download:
         raise BenchError(f"test set {name!r} is not cached and downloading is off; "
-                         "pass --data-dir or set BENCH_DATA_DIR")
+                         f"{NO_DATA_HINT}")
     rows = _select(hub_rows(spec), spec)
     test_set = _verified(spec, rows, f"hf://{spec['repo_id']}@{spec['revision']}")
     write_jsonl(cached, rows)
@@ -270,14 +271,30 @@ def _root_cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def cannot_fetch(name: str) -> str | None:
+    """Why the rows of dataset ``name`` cannot be had without a data folder
+    (not in the local cache, and the hub cannot be reached), or None. Cheap:
+    one short connection attempt, remembered for the process."""
+    spec = manifest(name)
+    if _cache_file(spec).exists():
+        return None
+    why = hub.unreachable()
+    return None if why is None else f"no data folder, and {why}: {NO_DATA_HINT}"
+
+
 def hub_rows(spec: dict[str, Any]) -> list[Row]:
-    """Download the split's parquet files from the hub (``HF_ENDPOINT`` honoured)."""
+    """Download the split's parquet files from the hub (``HF_ENDPOINT`` honoured).
+
+    When the hub cannot be reached, only the hub client's local copy is tried,
+    and the failure is one line at once (no retries against a network that is
+    not there)."""
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:  # pragma: no cover - a core dependency
-        raise BenchError("huggingface_hub is not installed; pass --data-dir") from None
+        raise BenchError(f"huggingface_hub is not installed; {NO_DATA_HINT}") from None
     import pyarrow.parquet as pq
 
+    offline = hub.unreachable()
     rows: list[Row] = []
     for filename in spec["files"]:
         try:
@@ -286,11 +303,14 @@ def hub_rows(spec: dict[str, Any]) -> list[Row]:
                 filename=filename, revision=spec["revision"], cache_dir=cache_root() / "hub",
                 endpoint=os.environ.get("HF_ENDPOINT") or None,
                 token=os.environ.get("HF_TOKEN") or None,
+                local_files_only=offline is not None,
             )
         except Exception as exc:
+            if offline is not None:
+                raise BenchError(f"no data folder, and {offline}: {NO_DATA_HINT}") from None
             raise BenchError(
                 f"could not download {filename} from {spec['repo_id']} "
-                f"({_root_cause(exc)}); pass --data-dir or set BENCH_DATA_DIR") from None
+                f"({_root_cause(exc)}); {NO_DATA_HINT}") from None
         table = pq.read_table(local, columns=["text", "price"])
         for text, price in zip(table.column("text").to_pylist(),
                                table.column("price").to_pylist(), strict=True):

@@ -13,11 +13,19 @@ from urllib.parse import urlparse
 
 def hub_reachable() -> bool:
     """Can this machine open a connection to the hub? (HF_HUB_OFFLINE says no.)"""
+    return unreachable() is None
+
+
+def unreachable() -> str | None:
+    """Why the hub cannot be reached, in a few words (None: it can)."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return False
+        return "HF_HUB_OFFLINE is set"
     url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host = url.hostname or "huggingface.co"
     port = url.port or (443 if url.scheme == "https" else 80)
-    return _can_connect(url.hostname or "huggingface.co", port)
+    if _can_connect(host, port):
+        return None
+    return f"the Hugging Face hub ({host}:{port}) cannot be reached"
 
 
 @functools.cache

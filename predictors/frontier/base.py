@@ -37,6 +37,7 @@ from predictors.frontier.retry import (
     TokenBucket,
     call_with_retries,
     is_fatal,
+    refused,
 )
 
 # Per-message framing tokens added by chat APIs (role markers), for estimates.
@@ -309,6 +310,8 @@ class ApiPredictor(BasePredictor):
 
     def describe(self, exc: BaseException, attempts: int | None) -> str:
         text = f"{type(exc).__name__}: {exc}"
+        if refused(exc):
+            text += f" (connection refused: nothing listens at {self.endpoint})"
         if attempts and attempts > 1:
             text += f" (after {attempts} attempts)"
         password = urlsplit(self.base_url).password if self.base_url else None

@@ -36,7 +36,22 @@ def status_of(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
+def refused(exc: BaseException) -> bool:
+    """Whether the connection was refused (nothing listens at that address):
+    not a passing fault, so never retried, and every later item would meet it too."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def is_retryable(exc: BaseException) -> bool:
+    if refused(exc):
+        return False
     status = status_of(exc)
     if status is not None:
         return status in RETRYABLE_STATUS or status >= 500
@@ -48,8 +63,9 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def is_fatal(exc: BaseException) -> bool:
-    """Bad key, no access, unknown model or route: every later item would fail too."""
-    return status_of(exc) in FATAL_STATUS
+    """Bad key, no access, unknown model or route, a refused connection: every
+    later item would fail too."""
+    return status_of(exc) in FATAL_STATUS or refused(exc)
 
 
 def retry_after(exc: BaseException, now: float | None = None) -> float | None:
