@@ -16,6 +16,7 @@ from typing import Any
 from bench import metrics
 from bench.data import DEFAULT_TEST, Row, TestSet, default_data_dir, load_test_set
 from bench.errors import BenchError
+from bench.provenance import local_path
 from bench.records import RunInfo
 
 PRICE_BANDS: tuple[tuple[str, float, float], ...] = (
@@ -113,7 +114,7 @@ class TestRows:
         """Rows by id, or None when they cannot be found here."""
         name, wanted = info.test_set, info.data_fingerprint
         source = info.data_source or ""
-        local = Path(source) if source and "://" not in source else None
+        local = local_path(source) if source and "://" not in source else None
         candidates: list[tuple[str | None, str | None]] = []
         if name == DEFAULT_TEST:
             candidates.append((str(self.data_dir) if self.data_dir else None, None))

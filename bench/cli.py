@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--test", type=Path, default=None, metavar="FILE",
                       help="score on this JSONL file instead of the fixed test set")
     results = argparse.ArgumentParser(add_help=False)
-    results.add_argument("--results-dir", type=Path, default=Path("results"))
+    results.add_argument("--results-dir", type=Path, default=Path("results"),
+                         help="where runs are stored and reports written (default: results)")
     params = argparse.ArgumentParser(add_help=False)
     params.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="predictor parameter (repeatable)")
@@ -153,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "the local cache, or where the run read them)")
     show.add_argument("--test-set", default=None)
     show.add_argument("--count", type=int, default=10, help="items in each list (default 10)")
+    show.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                      help="the run of NAME with this parameter, as `bench run NAME --param` "
+                           "stored it (repeatable)")
     show.add_argument("--color", choices=["auto", "always", "never"], default="auto",
                       help="colour the items green/orange/red (auto: on a terminal, "
                            "unless NO_COLOR is set)")
@@ -223,12 +227,14 @@ def _why_not(predictor: Any) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run each predictor; one that cannot run here is skipped with its reason.
+    """Run each predictor.
 
-    With ``all``, a predictor that fails to build or prepare (a ``BenchError``:
-    missing training data, a bad file) is skipped too, and the rest still run;
-    named explicitly, it is an error (exit 2). A run whose first items all
-    failed the same way stops, says why, and the command exits 1. Another
+    Named explicitly, a predictor that cannot run here (no key, a missing file,
+    ``unavailable()`` says why) or fails to build or prepare is an error (exit 2,
+    its reason in one line), checked before anything runs. With ``all``, such a
+    predictor is skipped with its reason and the rest still run (exit 0). A run
+    whose first items all failed the same way stops, says why, and the command
+    exits 1. Another
     process writing the same run directory stops this one at once (exit 2).
     """
     from bench import runner, tables
@@ -250,6 +256,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                                skipped=skipped if everything else None)
     if args.dry_run:
         return _dry_run(built, test_set, args.limit)
+    if not everything:  # named explicitly: one that cannot run is the user's to fix
+        for _, predictor, _ in built:
+            reason = _why_not(predictor)
+            if reason:
+                raise BenchError(f"cannot run {predictor.name}: {reason}")
     rows, failed, retryable = [], [], []
     for spec, predictor, params in built:
         try:
@@ -412,7 +423,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.count < 1:
         raise BenchError(f"--count must be at least 1, not {args.count}")
     entries = _stored(args.results_dir)
-    entry = show.pick(entries, args.name, args.test_set)
+    entry = show.pick(entries, args.name, args.test_set, registry.parse_params(args.param))
     rows = breakdown.TestRows(args.data_dir).for_run(entry.info)
     entry.categories = breakdown.categories(rows)
     peers = sum(1 for e in entries if e.test_set == entry.test_set)

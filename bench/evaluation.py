@@ -181,7 +181,8 @@ class Evaluation:
                    ("median error", money(s.median_error)),
                    ("answered", f"{s.answered}/{s.total} ({percent(s.coverage)})"),
                    ("cost", cost(self.cost_usd)),
-                   ("asked now", f"{self.predicted} item(s) in {self.wall_s:.1f}s")]
+                   # no seconds here: the same run shows the same page (`wall_s` has them)
+                   ("asked now", f"{self.predicted} item(s)")]
         cells = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
                         f"<td style='text-align:right'>{html.escape(v)}</td></tr>"
                         for k, v in figures)

@@ -1,7 +1,10 @@
-"""What a run records about where it ran: package versions, git commit, time."""
+"""What a run records about where it ran: package versions, git commit, time,
+and file paths written so they say nothing of the machine (relative to the
+project, or to the home folder as ``~/...``)."""
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from datetime import UTC, datetime
@@ -45,3 +48,24 @@ def git_commit() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def portable_path(path: str) -> str:
+    """``path`` as recorded: relative to the project when inside it, ``~/...``
+    when under the home folder, else relative to the project
+    (``../shared/data/test.jsonl``); a URL (``hf://...``) as it is. Never the
+    machine's absolute path; ``local_path`` reads it back."""
+    if not path or "://" in path:
+        return path
+    absolute = Path(os.path.abspath(path))
+    home = Path.home()
+    if not absolute.is_relative_to(ROOT) and absolute.is_relative_to(home):
+        return str(Path("~") / absolute.relative_to(home))
+    return os.path.relpath(absolute, ROOT)
+
+
+def local_path(recorded: str) -> Path:
+    """A path recorded by ``portable_path`` (or an absolute one from older
+    runs), on this machine."""
+    path = Path(recorded).expanduser()
+    return path if path.is_absolute() else ROOT / path

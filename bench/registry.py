@@ -28,7 +28,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 from bench.kinds import KINDS
 from bench.types import BasePredictor, Prediction, Predictor, Product
 
@@ -269,8 +269,7 @@ def entries() -> dict[str, Entry]:
 def get(name: str) -> Entry:
     table = entries()
     if name not in table:
-        known = ", ".join(table)
-        raise BenchError(f"unknown predictor {name!r}; known: {known}")
+        raise BenchError(f"unknown predictor {name!r} ({did_you_mean(name, table)})")
     return table[name]
 
 
@@ -325,12 +324,20 @@ def expand(ctx: Any = None) -> list[tuple[str, Entry]]:
 
 
 def specs(requested: Sequence[str], ctx: Any = None) -> list[str]:
-    """The specs to run: ``requested``, or every one for ``["all"]``."""
-    if list(requested) != ["all"]:
-        if "all" in requested:
-            raise BenchError("'all' cannot be combined with other predictor names")
-        return list(requested)
-    return [spec for spec, _ in expand(ctx)]
+    """The specs to run: ``requested``, or every one for ``["all"]``. A bare
+    NAME of a predictor with listed variants (``reference``) is every variant
+    found here (none found: the bare name, whose own reason says why)."""
+    if list(requested) == ["all"]:
+        return [spec for spec, _ in expand(ctx)]
+    if "all" in requested:
+        raise BenchError("'all' cannot be combined with other predictor names")
+    out: list[str] = []
+    for spec in requested:
+        name, variant = parse_spec(spec)
+        entry = get(name)
+        found = entry.variants(ctx) if entry.variants and variant is None else []
+        out += [f"{name}:{v}" for v in found] if found else [spec]
+    return out
 
 
 def accepts(spec: str, key: str) -> bool:

@@ -8,14 +8,13 @@ named by id. Colour only on a terminal, never with ``NO_COLOR`` set.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Sequence
 from typing import IO
 
 from bench import breakdown, metrics, tables
 from bench.data import DEFAULT_TEST, Row
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 from bench.reports.collect import Entry
 from bench.reports.format import money, paired_diff, percent, signed_money
 
@@ -34,8 +33,12 @@ def colour_wanted(mode: str, stream: IO[str]) -> bool:
     return bool(isatty and isatty())
 
 
-def pick(entries: Sequence[Entry], name: str, test_set: str | None) -> Entry:
-    """The entry for ``name``; on several test sets, the fixed benchmark's, else ask."""
+def pick(entries: Sequence[Entry], name: str, test_set: str | None,
+         params: dict[str, str] | None = None) -> Entry:
+    """The entry for ``name`` (with these parameters, as ``bench run NAME --param
+    K=V`` stored it); on several test sets, the fixed benchmark's, else ask."""
+    if params:
+        entries = _with_params(entries, name, params)
     found = [e for e in entries if e.predictor == name
              and (test_set is None or e.test_set == test_set)]
     if not found:  # the plain name of a predictor whose rows are named by their parameters
@@ -47,8 +50,7 @@ def pick(entries: Sequence[Entry], name: str, test_set: str | None) -> Entry:
     if not found:
         names = sorted({e.predictor for e in entries
                         if test_set is None or e.test_set == test_set})
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}?" if close else f"have: {', '.join(names)}"
+        hint = did_you_mean(name, names)
         where = f" on test set {test_set!r}" if test_set else ""
         raise BenchError(f"no stored run for {name!r}{where} ({hint})")
     if len(found) == 1:
@@ -58,6 +60,30 @@ def pick(entries: Sequence[Entry], name: str, test_set: str | None) -> Entry:
         return default[0]
     sets = ", ".join(sorted(e.test_set for e in found))
     raise BenchError(f"{name!r} ran on several test sets ({sets}): pass --test-set")
+
+
+def _with_params(entries: Sequence[Entry], name: str, params: dict[str, str]) -> list[Entry]:
+    mine = [e for e in entries if name in (e.name, e.predictor)]
+    found = [e for e in mine
+             if all(_same(e.info.params.get(k) if e.info.params else None, v)
+                    for k, v in params.items())]
+    if not found:
+        asked = ", ".join(f"{k}={v}" for k, v in params.items())
+        have = ", ".join(sorted(repr(e.predictor) for e in mine)) or "none"
+        raise BenchError(f"no stored run of {name!r} with {asked} (runs of {name!r}: {have})")
+    return found
+
+
+def _same(stored: object, asked: str) -> bool:
+    """A stored parameter equals the one typed (``6`` is ``6.0``)."""
+    if stored is None:
+        return False
+    if str(stored) == asked:
+        return True
+    try:
+        return float(str(stored)) == float(asked)
+    except ValueError:
+        return False
 
 
 def shared_test_set(entries: Sequence[Entry], a: str, b: str, test_set: str | None) -> str:

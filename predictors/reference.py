@@ -30,7 +30,7 @@ class ReferencePredictor(BasePredictor):
     def __init__(self, run: str | None = None, ctx: Context | None = None):
         self._ctx = ctx or Context()
         self.run = run
-        self.name = f"reference:{run}"
+        self.name = f"reference:{run}" if run else "reference"
         data_dir = self._ctx.data_dir
         self.path: Path | None = (data_dir / FOLDER / f"{run}.csv") if data_dir and run else None
         self._guesses: dict[int, float] | None = None
@@ -38,7 +38,7 @@ class ReferencePredictor(BasePredictor):
     def unavailable(self) -> str | None:
         if self.run is None:
             runs = ", ".join(recorded_runs(self._ctx)) or "none found"
-            return f"name a recorded run as reference:RUN ({runs})"
+            return f"no recorded runs here: name one as reference:RUN ({runs})"
         if self.path is None:
             return "recorded runs live in a data directory: pass --data-dir"
         if not self.path.exists():

@@ -63,10 +63,10 @@ def test_cli_run_then_cached_rerun_then_dry_run(server, data_dir, tmp_path):
     assert KEY not in first.stdout + first.stderr + second.stdout + dry.stdout
 
 
-def test_cli_without_a_key_skips_with_the_variable_named(data_dir, tmp_path, monkeypatch):
+def test_cli_without_a_key_is_exit_2_with_the_variable_named(data_dir, tmp_path, monkeypatch):
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     result = run_cli("run", "openai", "--data-dir", str(data_dir), "--limit", "2",
                      "--results-dir", str(tmp_path), "--quiet", timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "skipped openai:gpt-4o-mini: set OPENAI_API_KEY" in result.stdout
+    assert result.returncode == 2, result.stderr
+    assert "cannot run openai:gpt-4o-mini: set OPENAI_API_KEY" in result.stderr

@@ -294,6 +294,8 @@ def test_run_all_without_training_data_skips_the_classic_models(tmp_path, data_d
     assert any(line.startswith("skipped xgboost: no training data") for line in skips)
     assert any(line.startswith("skipped random-forest: no training data") for line in skips)
     assert "skipped prepare-fails: prepare-fails: its model file is missing" in skips
+    assert any(line.startswith("skipped openai:gpt-4o-mini: set OPENAI_API_KEY")
+               for line in skips)  # run all skips what cannot run (#22)
     # Named explicitly, a predictor that cannot get ready is an error (exit 2).
     alone = run_cli("run", "prepare-fails", "--data-dir", str(folder), "--results-dir",
                     str(tmp_path / "results"), "--quiet", env=env)

@@ -69,14 +69,14 @@ def normalise_quant(quant: str | int) -> str:
 def cuda_present() -> bool:
     """Is there a usable NVIDIA GPU? Asks torch if it is already imported, else
     looks for the driver's device files, so that listing stays torch-free."""
-    if "torch" in sys.modules:
+    if sys.modules.get("torch") is not None:  # None: blocked, as if absent
         return bool(sys.modules["torch"].cuda.is_available())
     return _visible_gpus() > 0
 
 
 def gpu_count() -> int:
     """How many NVIDIA GPUs this process may use; torch-free like ``cuda_present``."""
-    if "torch" in sys.modules:
+    if sys.modules.get("torch") is not None:  # None: blocked, as if absent
         return int(sys.modules["torch"].cuda.device_count())
     return _visible_gpus()
 
