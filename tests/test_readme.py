@@ -1,12 +1,15 @@
-"""Every code block in the README that a user would copy runs here (#13): the
-Python files are written out and used as a user would (as plugins, and the
-contract test run), and the bash blocks' `bench` / `python -m bench` commands run
-offline against the data folder in a temporary folder. A block that needs a key,
-a GPU, the network, `make` or minutes of training is marked below with the reason;
-a new block that is neither run nor marked fails the test."""
+"""Every code block in the README and in docs/*.md that a user would copy runs
+here (#13, #22): the Python files are written out and used as a user would (as
+plugins, and the contract test run), and the bash blocks' `bench` / `python -m
+bench` commands run offline against the data folder in a temporary folder. A
+block that needs a key, a GPU, the network, `make` or minutes of training is
+marked below with the reason; a new block that is neither run nor marked fails
+the test. Every dollar figure quoted next to a board row's name (in backticks)
+is checked against results/leaderboard.json, so none can go stale."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -20,6 +23,8 @@ import pytest
 from tests.conftest import ROOT
 
 README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+BOARD = ROOT / "results" / "leaderboard.json"
 FENCE = re.compile(r"^```([a-z]*)\n(.*?)^```$", re.M | re.S)
 
 # First line of a block -> why the tests do not run it.
@@ -46,6 +51,12 @@ MARKED = {
     "pip install -e '.[llm,gguf]'                  # the CPU build of torch is enough":
         "installs packages and fine-tunes for minutes (tests/test_qlora_smollm2.py, "
         "marked slow, runs the same path)",
+    "pip install -e .                 # in the repository: the core alone":
+        "installs packages (network): tests/test_install.py, marked install, does it "
+        "in a fresh environment",
+    'python -m venv .venv && .venv/bin/pip install torch==2.13.0 -e ".[dev]"':
+        "installs every extra (minutes, network)",
+    "datasets/*.json (manifest: source, rows, fingerprint)": "a diagram, not a command",
 }
 # Blocks this file runs, by first line.
 RUN = {"# my_predictors.py", "# my_model.py", "# test_my_model.py",
@@ -54,7 +65,8 @@ RUN = {"# my_predictors.py", "# my_model.py", "# test_my_model.py",
 
 
 def blocks() -> list[tuple[str, str]]:
-    return [(m.group(1), m.group(2)) for m in FENCE.finditer(README.read_text())]
+    """Every fenced block of the README and the docs pages: (language, body)."""
+    return [(m.group(1), m.group(2)) for page in PAGES for m in FENCE.finditer(page.read_text())]
 
 
 def first_line(body: str) -> str:
@@ -64,9 +76,9 @@ def first_line(body: str) -> str:
 def test_every_block_is_run_or_marked_with_a_reason():
     unknown = [first_line(b) for _, b in blocks()
                if first_line(b) not in RUN and first_line(b) not in MARKED]
-    assert not unknown, f"README blocks neither run by tests/test_readme.py nor marked: {unknown}"
+    assert not unknown, f"blocks neither run by tests/test_readme.py nor marked: {unknown}"
     stale = (RUN | set(MARKED)) - {first_line(b) for _, b in blocks()}
-    assert not stale, f"marked blocks no longer in the README: {stale}"
+    assert not stale, f"marked blocks no longer in the README or docs: {stale}"
 
 
 def _block(first: str) -> tuple[str, str]:
@@ -130,3 +142,66 @@ def test_the_entry_point_block_is_valid_toml_naming_the_example():
     assert lang == "toml"
     table = tomllib.loads(body)["project"]["entry-points"]["bench.predictors"]
     assert table == {"by-length": "my_predictors:by_length"}
+
+
+# -- figures quoted from the board ---------------------------------------------
+
+MONEY = re.compile(r"\$[\d,]+\.\d\d")
+NAME = re.compile(r"`([^`\s]+)`")
+GENERATED = re.compile(r"<!-- leaderboard:start -->.*?<!-- leaderboard:end -->", re.S)
+
+
+def _quoted_board_figures() -> list[tuple[str, int, list[str], list[str]]]:
+    """(page, line, board names in backticks, $ figures) for each line that
+    names a board row and quotes a dollar figure (the generated block aside)."""
+    from bench.reports.format import money
+
+    rows = json.loads(BOARD.read_text())["rows"]
+    figures = {r["predictor"]: {money(r["mae"]), *(money(v) for v in r["mae_ci95"] or [])}
+               for r in rows if r["mae"] is not None}
+    found = []
+    for page in PAGES:
+        text = GENERATED.sub("", page.read_text())
+        for number, line in enumerate(text.splitlines(), 1):
+            names = [n for n in NAME.findall(line) if n in figures]
+            dollars = MONEY.findall(line)
+            if names and dollars:
+                allowed = set().union(*(figures[n] for n in names))
+                found.append((page.name, number, names,
+                              [d for d in dollars if d not in allowed]))
+    return found
+
+
+def test_figures_quoted_from_the_board_match_leaderboard_json():
+    quoted = _quoted_board_figures()
+    assert quoted, "no board figure quoted anywhere: the check would check nothing"
+    wrong = [(page, line, names, bad) for page, line, names, bad in quoted if bad]
+    assert not wrong, ("figures quoted next to a board row's name that are not that row's "
+                       f"MAE or interval in results/leaderboard.json: {wrong}")
+
+
+def test_no_stale_board_figure_in_the_docs():
+    """The figures of boards before the classic models were made exact, and
+    the README's old table, are gone."""
+    for page in PAGES:
+        text = GENERATED.sub("", page.read_text())
+        for stale in ("$88.89", "$94.92", "$88.13", "$94.35"):
+            assert stale not in text, (page.name, stale)
+
+
+def test_the_readme_says_what_is_replayed_and_how_to_install_light():
+    text = README.read_text()
+    intro = text[: text.index("<!-- leaderboard:start -->")]
+    assert "makes the field's headline claims reproducible" not in intro
+    assert "Replayed" in intro and "recorded" in intro and "gated" in intro
+    notebook = text[text.index("## In a notebook"):text.index("## The CLI")]
+    assert "pip install -e ." in notebook and "pip install -e '.[notebook]'" in notebook
+    assert "docs/install.md" in notebook
+    install = (ROOT / "docs" / "install.md").read_text()
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    for extra in extras:
+        assert f"| `{extra}` |" in install, f"extra {extra!r} missing from docs/install.md"
+    assert len(text.splitlines()) < 350, "the README is a front page: details go to docs/"
+    for link in re.findall(r"\]\((docs/[^)#]+)", text):
+        assert (ROOT / link).exists(), link
