@@ -13,6 +13,7 @@ import json
 import math
 import os
 import random
+import sysconfig
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +24,18 @@ from bench.errors import BenchError
 from bench.fsutil import atomic_write_text, read_input
 from bench.types import Example, Product
 
-MANIFEST_DIR = Path(
-    os.environ.get("BENCH_MANIFEST_DIR", Path(__file__).resolve().parent.parent / "datasets")
-)
+def _manifest_dir() -> Path:
+    """``$BENCH_MANIFEST_DIR``, else the checkout's ``datasets/``, else where a
+    (non-editable) install put them: ``<prefix>/share/pricer-bench/datasets``."""
+    if os.environ.get("BENCH_MANIFEST_DIR"):
+        return Path(os.environ["BENCH_MANIFEST_DIR"])
+    checkout = Path(__file__).resolve().parent.parent / "datasets"
+    if checkout.is_dir():
+        return checkout
+    return Path(sysconfig.get_path("data")) / "share" / "pricer-bench" / "datasets"
+
+
+MANIFEST_DIR = _manifest_dir()
 DEFAULT_TEST = "pricer-test"
 DEFAULT_TRAIN = "pricer-train"
 NO_DATA_HINT = "pass --data-dir DIR or set BENCH_DATA_DIR (a folder with test.jsonl, train.jsonl)"
