@@ -24,6 +24,7 @@ from bench.errors import BenchError
 from bench.fsutil import atomic_write_text, read_input
 from bench.types import Example, Product
 
+
 def _manifest_dir() -> Path:
     """``$BENCH_MANIFEST_DIR``, else the checkout's ``datasets/``, else where a
     (non-editable) install put them: ``<prefix>/share/pricer-bench/datasets``."""
