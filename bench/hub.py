@@ -25,13 +25,20 @@ def unreachable() -> str | None:
     port = url.port or (443 if url.scheme == "https" else 80)
     if _can_connect(host, port):
         return None
-    return f"the Hugging Face hub ({host}:{port}) cannot be reached"
+    cause = _connect_error(host, port)
+    return f"the Hugging Face hub ({host}:{port}) cannot be reached" + (
+        f" ({cause})" if cause else "")
+
+
+def _can_connect(host: str, port: int) -> bool:
+    return _connect_error(host, port) is None
 
 
 @functools.cache
-def _can_connect(host: str, port: int) -> bool:
+def _connect_error(host: str, port: int) -> str | None:
+    """Why a connection cannot be opened ("ConnectionRefusedError: ..."), or None."""
     try:
         with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
+            return None
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
