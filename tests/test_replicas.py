@@ -84,14 +84,19 @@ def test_a_dead_replica_is_taken_out_once_and_its_items_go_to_the_other(
         synthetic_test_set, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dead = dead_url()
     with FakeLLMServer() as alive:
-        predictor = OpenAIChat("m", base_url=f"{dead},{alive.openai_url}",
-                               ctx=Context(cache_dir=tmp_path / "cache"), **FAST)
+        # Credentials in a replica's URL reach no file and no message.
+        secret_url = alive.openai_url.replace("http://", "http://user:pw-SECRET-1@")
+        predictor = OpenAIChat("m", base_url=f"{dead.replace('http://', 'http://u:pw-SECRET-2@')},"
+                               f"{secret_url}", ctx=Context(cache_dir=tmp_path / "cache"), **FAST)
         result, run = _run(predictor, synthetic_test_set, tmp_path / "r", concurrency=1)
         assert alive.count == 12
+    written = "".join(p.read_text() for p in (tmp_path / "r").rglob("*") if p.is_file())
+    stderr = capsys.readouterr().err
+    assert "pw-SECRET" not in written + stderr
     lines = _lines(result)
     assert all(line["price"] is not None for line in lines), lines
     assert {line["served_by"] for line in lines} == {public(alive.openai_url)}
-    warnings = [x for x in capsys.readouterr().err.splitlines() if "taken out" in x]
+    warnings = [x for x in stderr.splitlines() if "taken out" in x]
     assert len(warnings) == 1 and public(dead) in warnings[0]
     assert "APIConnectionError" in warnings[0]
     gone = next(r for r in run.details["replicas"] if r["url"] == public(dead))

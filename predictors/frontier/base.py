@@ -165,7 +165,8 @@ class ApiPredictor(BasePredictor):
         self.name = f"{self.registry_name}:{model}"
         url = self.settings.base_url or os.environ.get(self.url_env) or self.default_url
         self.base_url = url or None  # resolved: argument, environment, provider
-        self.fleet = Fleet(split_urls(url), label=self.name) if url else None
+        self.fleet = (Fleet(split_urls(url), label=self.name,
+                            describe=lambda exc: self.describe(exc, None)) if url else None)
         # The server identity in fingerprints and cache keys: one server's URL;
         # for replicas of one model, none of theirs (any of them may answer).
         self.endpoint = (None if self.fleet is None else FLEET_ENDPOINT if self.fleet.several

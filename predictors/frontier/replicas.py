@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,11 +77,14 @@ class Replica:
 class Fleet:
     """The replicas of one predictor, with the choice of the next one."""
 
-    def __init__(self, urls: list[str], label: str):
+    def __init__(self, urls: list[str], label: str,
+                 describe: Callable[[BaseException], str] | None = None):
         if not urls:
             raise ValueError("no server")
         self.replicas = [Replica(u, public_url(u), i) for i, u in enumerate(urls)]
         self.label = label
+        # How an error reads in the warning and run.json (the predictor's: keys scrubbed).
+        self.describe = describe or (lambda exc: f"{type(exc).__name__}: {exc}")
         self._lock = threading.Lock()
         self._turn = 0
 
@@ -118,7 +122,7 @@ class Fleet:
             replica.failed_in_a_row += 1
             if (replica.out is None and replica.failed_in_a_row >= TAKE_OUT_AFTER
                     and len(self.live()) > 1):
-                why = f"{type(error).__name__}: {str(error)[:160]}"
+                why = self.describe(error)[:200]
                 replica.out = (f"taken out after {replica.failed_in_a_row} failed attempts "
                                f"in a row ({why})")
                 left = len(self.live())
