@@ -126,8 +126,9 @@ class Fleet:
                 replica.out = (f"taken out after {replica.failed_in_a_row} failed attempts "
                                f"in a row ({why})")
                 left = len(self.live())
+                others = "the other replica" if left == 1 else f"the other {left} replicas"
                 warning = (f"warning: {self.label}: replica {replica.public} {replica.out}; "
-                           f"its items go to the other {left} replica{'s' * (left != 1)}")
+                           f"its items go to {others}")
         if warning:
             print(warning, file=sys.stderr, flush=True)
 
