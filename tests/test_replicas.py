@@ -72,7 +72,7 @@ def test_two_servers_share_the_items_and_each_answer_says_which(synthetic_test_s
     assert set(served) == set(counts)  # both replicas answered
     for url, count in counts.items():
         assert served.count(url) == count > 0
-    replicas = {r["url"]: r for r in run.details["replicas"]}
+    replicas = run.details["replicas"]
     assert {u: r["answered"] for u, r in replicas.items()} == counts
     assert not any("taken_out" in r for r in replicas.values())
     # What was read back is what was written.
@@ -99,7 +99,7 @@ def test_a_dead_replica_is_taken_out_once_and_its_items_go_to_the_other(
     warnings = [x for x in stderr.splitlines() if "taken out" in x]
     assert len(warnings) == 1 and public(dead) in warnings[0]
     assert "APIConnectionError" in warnings[0]
-    gone = next(r for r in run.details["replicas"] if r["url"] == public(dead))
+    gone = run.details["replicas"][public(dead)]
     assert gone["answered"] == 0 and gone["failed_attempts"] == TAKE_OUT_AFTER
     assert gone["taken_out"].startswith(f"taken out after {TAKE_OUT_AFTER} failed attempts")
 
@@ -118,8 +118,7 @@ def test_a_failing_replica_is_retried_elsewhere_at_once(synthetic_test_set,
         assert failing.statuses == {500: TAKE_OUT_AFTER}  # then taken out
         assert healthy.count == 12
     assert all(line["price"] is not None and line["error"] is None for line in _lines(result))
-    failing_row = next(r for r in run.details["replicas"]
-                       if r["url"] == public(failing.openai_url))
+    failing_row = run.details["replicas"][public(failing.openai_url)]
     assert "InternalServerError" in failing_row["taken_out"]
 
 

@@ -138,9 +138,9 @@ class Fleet:
             return any(r is not replica for r in self.live())
 
     def details(self) -> dict[str, Any]:
-        """For run.json: each replica, what it answered and failed, and whether
-        it was taken out (this invocation of the run)."""
+        """For run.json: each replica (by URL), what it answered and failed, and
+        whether it was taken out (this invocation of the run)."""
         with self._lock:
-            return {"replicas": [
-                {"url": r.public, "answered": r.answered, "failed_attempts": r.failed,
-                 **({"taken_out": r.out} if r.out else {})} for r in self.replicas]}
+            return {"replicas": {
+                r.public: {"answered": r.answered, "failed_attempts": r.failed,
+                           **({"taken_out": r.out} if r.out else {})} for r in self.replicas}}
