@@ -165,7 +165,7 @@ def test_single_digit_top_tokens_are_priced_where_numbers_are_whole(
     for pred in predictor.predict(products):
         assert pred.error is None and pred.error != DIGIT_SPLIT
         assert [t for t, _ in json.loads(pred.raw)] == ["4", "2", "1"]
-        assert pred.price == pytest.approx(expected, rel=1e-4)  # about $3.0
+        assert pred.price == pytest.approx(expected, rel=1e-4)  # about $2.83
 
 
 def test_single_digit_top_tokens_stay_refused_up_front_where_digits_split(
