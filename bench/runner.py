@@ -180,6 +180,7 @@ def _predict_and_record(predictor: Predictor, test_set: TestSet, store: RunStore
     except BaseException:
         # Interrupted (Ctrl-C) or broken: say so, and keep the time spent.
         _add_timings(info, started, prepared, outcome.recorded)
+        info.details = capabilities(predictor).run_details()
         info.status, info.updated_at = "interrupted", provenance.now()
         info.finished_ns = time.time_ns()
         store.write_run(info)
@@ -187,6 +188,8 @@ def _predict_and_record(predictor: Predictor, test_set: TestSet, store: RunStore
     finally:
         store.close()
     _add_timings(info, started, prepared, outcome.recorded)
+    # Asked again at the end: details may say how the predicting went (replicas).
+    info.details = capabilities(predictor).run_details()
     if outcome.failure is not None:
         info.status, info.reason, info.updated_at = "failed", outcome.failure, provenance.now()
     else:

@@ -40,7 +40,8 @@ class Record:
     """One stored answer (a line of predictions.jsonl): the item, its truth, the answer.
 
     The line is flat, ``id``, the Prediction's fields, then ``truth``, in the
-    order the format has always had.
+    order the format has always had; ``served_by`` (added later) only when
+    set, so other runs' lines are as they were, and a line without it reads.
     """
 
     id: int
@@ -61,10 +62,13 @@ class Record:
 
     def line(self) -> str:
         p = self.prediction
-        return json.dumps({"id": self.id, "price": p.price, "error": p.error,
-                           "truth": self.truth, "raw": p.raw, "latency_s": p.latency_s,
-                           "input_tokens": p.input_tokens, "output_tokens": p.output_tokens,
-                           "cost_usd": p.cost_usd}, ensure_ascii=False)
+        line = {"id": self.id, "price": p.price, "error": p.error,
+                "truth": self.truth, "raw": p.raw, "latency_s": p.latency_s,
+                "input_tokens": p.input_tokens, "output_tokens": p.output_tokens,
+                "cost_usd": p.cost_usd}
+        if p.served_by is not None:
+            line["served_by"] = p.served_by
+        return json.dumps(line, ensure_ascii=False)
 
     @classmethod
     def from_line(cls, obj: Any) -> Record:
@@ -112,7 +116,7 @@ FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "price": NUMBER, "truth": NUMBER, "latency_s": NUMBER,
     "input_tokens": NUMBER, "output_tokens": NUMBER, "cost_usd": NUMBER,
 }
-TEXT = ("raw", "error")
+TEXT = ("raw", "error", "served_by")
 _warned: set[tuple[str, str]] = set()
 
 

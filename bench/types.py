@@ -27,7 +27,10 @@ class Product:
 
 @dataclass(frozen=True)
 class Prediction:
-    """One answer. ``price is None`` means no answer, with ``error`` saying why."""
+    """One answer. ``price is None`` means no answer, with ``error`` saying why.
+
+    ``served_by``: which of several servers (replicas) produced it, as a URL
+    without credentials; None for one server or none."""
 
     price: float | None
     raw: str | None = None
@@ -36,6 +39,7 @@ class Prediction:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
+    served_by: str | None = None
 
     @classmethod
     def failed(cls, error: str, raw: str | None = None, **extra: Any) -> Prediction:
@@ -113,7 +117,8 @@ class BasePredictor:
       the context's training pool.
     - ``run_details()``: a JSON-able dict the predictor reports about itself once
       prepared (an ensemble's weights), kept in ``run.json`` as ``details`` and
-      shown by ``bench show``. Default ``None``: nothing to report.
+      shown by ``bench show``; asked again when the predicting ends, so it may
+      also say how that went (replicas). Default ``None``: nothing to report.
     """
 
     name: str = ""

@@ -9,6 +9,13 @@ credential it got, as careless servers do), ``400prefill``, ``hang`` (no reply u
 client gives up), ``truncated`` (a 200 whose JSON body is cut in half),
 ``nonumber`` (a valid reply without a price). Used by the tests and by
 ``python -m bench.perf.frontier``; standard library only.
+
+``tokenize`` serves one server's tokenize endpoint (``TOKENIZE_FLAVOURS``:
+vLLM's ``/tokenize``, llama.cpp's ``/tokenize``, llama-cpp-python's
+``/extras/tokenize``, each with its own request and reply shape) over a small
+tokenizer that keeps numbers up to 999 whole or, with ``split_digits``, splits
+them into digits; None: no such endpoint (404, as OpenAI's API).
+``serial`` answers one request at a time (as a server with one slot does).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import hashlib
 import json
 import math
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -28,6 +36,10 @@ from typing import Any
 # (prompt text, attempt number starting at 1) -> fault name or None.
 FaultPlan = Callable[[str, int], str | None]
 FAULTS = ("429", "500", "401", "400prefill", "hang", "truncated", "nonumber")
+TOKENIZE_FLAVOURS = ("vllm", "llama.cpp", "llama-cpp-python")
+_WHOLE = re.compile(r"\d{1,3}|[A-Za-z]+|\S")
+_SPLIT = re.compile(r"\d|[A-Za-z]+|\S")
+BOS_ID = 1
 
 
 def default_price(text: str) -> float:
@@ -53,6 +65,9 @@ class FakeLLMServer:
     price: Callable[[str], float] = default_price
     # For /v1/completions: the top next tokens and their probabilities.
     top_tokens: Callable[[str], list[tuple[str, float]]] | None = None
+    tokenize: str | None = None  # one of TOKENIZE_FLAVOURS, or no endpoint
+    split_digits: bool = False  # its tokenizer splits numbers into digits
+    serial: bool = False  # one request at a time
     seed: int = 0
     requests: list[Recorded] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
@@ -65,6 +80,10 @@ class FakeLLMServer:
         self._rng = random.Random(self.seed)
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
+        self._one_at_a_time = threading.Lock()
+        self._vocabulary: dict[str, int] = {}
+        if self.tokenize not in (None, *TOKENIZE_FLAVOURS):
+            raise ValueError(f"tokenize must be one of {TOKENIZE_FLAVOURS} or None")
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -141,6 +160,37 @@ class FakeLLMServer:
             return "429" if roll < self.fail_rate / 2 else "500"
         return None
 
+    def token_ids(self, text: str) -> list[int]:
+        """The ids of ``text`` under this server's small tokenizer (no BOS)."""
+        pattern = _SPLIT if self.split_digits else _WHOLE
+        with self._lock:
+            return [self._vocabulary.setdefault(piece, 2 + len(self._vocabulary))
+                    for piece in pattern.findall(text)]
+
+    def tokenize_reply(self, path: str, body: dict[str, Any]) -> tuple[int, Any] | None:
+        """(status, JSON) for a tokenize request in this server's flavour; None
+        for a path it does not serve."""
+        flavour = self.tokenize
+        if flavour == "vllm" and path == "/tokenize":
+            if not isinstance(body.get("prompt"), str):  # vLLM validates the body
+                return 400, {"object": "error", "message": "prompt: Field required",
+                             "type": "BadRequestError", "code": 400}
+            ids = ([BOS_ID] if body.get("add_special_tokens", True) else []) \
+                + self.token_ids(body["prompt"])
+            return 200, {"count": len(ids), "max_model_len": 8192, "tokens": ids}
+        if flavour == "llama.cpp" and path == "/tokenize":
+            content = body.get("content")  # llama-server: no content, no tokens
+            ids = self.token_ids(content) if isinstance(content, str) else []
+            if body.get("add_special"):
+                ids = [BOS_ID, *ids]
+            return 200, {"tokens": ids}
+        if flavour == "llama-cpp-python" and path == "/extras/tokenize":
+            if not isinstance(body.get("input"), str):  # FastAPI validation
+                return 422, {"detail": [{"loc": ["body", "input"], "msg": "Field required",
+                                         "type": "missing"}]}
+            return 200, {"tokens": [BOS_ID, *self.token_ids(body["input"])]}
+        return None
+
     def _leave(self, status: int) -> None:
         with self._lock:
             self._in_flight -= 1
@@ -189,9 +239,22 @@ class _Handler(BaseHTTPRequestHandler):
             body = {}
         rec = Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         fake = self.fake
+        if fake.serial:
+            with fake._one_at_a_time:
+                self._answer(rec)
+        else:
+            self._answer(rec)
+
+    def _answer(self, rec: Recorded) -> None:
+        fake = self.fake
         fault = fake._enter(rec)
         status = 200
         try:
+            tokenized = fake.tokenize_reply(self.path.split("?")[0], rec.body)
+            if tokenized is not None and fault is None:
+                status = tokenized[0]
+                self._json(*tokenized)
+                return
             if fake.latency:
                 time.sleep(fake.latency)
             if fault == "hang":

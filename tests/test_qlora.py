@@ -418,6 +418,9 @@ def test_top_k_rule_refuses_single_digit_candidates() -> None:
     assert top_k_price([("374", 0.5), ("3", 0.2), ("Price", 0.1)])[0] == pytest.approx(
         (374 * 0.5 + 3 * 0.2) / 0.7)
     assert top_k_price([("Price", 0.5)]) == (None, None)
+    # Where the tokenizer was asked, its verdict decides, never the item's tokens.
+    assert top_k_price(digits, numbers_whole=True)[0] == pytest.approx((1.2 + 0.3 + 0.4) / 0.9)
+    assert top_k_price([("374", 0.9)], numbers_whole=False) == (None, DIGIT_SPLIT)
 
 
 def test_openai_logprobs_refuses_digit_tokens_from_the_server() -> None:

@@ -146,6 +146,45 @@ def test_top3_rule_on_a_model_over_this_vocabulary(fixed: Path, data_dir: Path) 
         assert pred.price == pytest.approx(expected, rel=1e-4)
 
 
+# After "Price is $", a $4 item: the top 3 tokens are the single digits 4, 2, 1.
+UNDER_TEN = {"4": 9.0, "2": 8.5, "1": 8.0}
+
+
+def test_single_digit_top_tokens_are_priced_where_numbers_are_whole(
+        tmp_path: Path, tok, data_dir: Path) -> None:  # noqa: ANN001
+    """The published notebook prices such an item (its run priced 8 of 250 so,
+    e.g. $2.51): the tokenizer keeps numbers whole, decided once from it, so
+    single digits here are prices under $10, not a split number."""
+    model = build_fixed_llama(tmp_path / "model", tok, UNDER_TEN)
+    products = load_test_set(data_dir).products()[:2]
+    predictor = QLoRAPredictor(base=str(model), adapter="none", quant="none", device="cpu")
+    assert predictor.effective_mode() == "topk"
+    z = sum(math.exp(v) for v in UNDER_TEN.values()) + (len(tok) - len(UNDER_TEN))
+    probs = {t: math.exp(v) / z for t, v in UNDER_TEN.items()}
+    expected = sum(int(t) * p for t, p in probs.items()) / sum(probs.values())
+    for pred in predictor.predict(products):
+        assert pred.error is None and pred.error != DIGIT_SPLIT
+        assert [t for t, _ in json.loads(pred.raw)] == ["4", "2", "1"]
+        assert pred.price == pytest.approx(expected, rel=1e-4)  # about $2.83
+
+
+def test_single_digit_top_tokens_stay_refused_up_front_where_digits_split(
+        tmp_path: Path, data_dir: Path) -> None:
+    """The same logits over a tokenizer that splits numbers into digits
+    (SmolLM2-like): top-k is refused before anything is priced; auto generates."""
+    from predictors.qlora.tiny import build_tokenizer
+
+    products = load_test_set(data_dir).products()[:2]
+    split = build_tokenizer([p.prompt for p in products], split_digits=True)
+    model = build_fixed_llama(tmp_path / "model", split, UNDER_TEN)
+    forced = QLoRAPredictor(base=str(model), adapter="none", quant="none", device="cpu",
+                            mode="topk")
+    with pytest.raises(BenchError, match="splits them into digits"):
+        forced.predict(products)
+    auto = QLoRAPredictor(base=str(model), adapter="none", quant="none", device="cpu")
+    assert auto.numbers_whole() is False and auto.effective_mode() == "greedy"
+
+
 def test_batched_equals_one_by_one_on_the_real_tokenizer(
         tmp_path: Path, tok, data_dir: Path) -> None:  # noqa: ANN001
     from transformers import LlamaConfig, LlamaForCausalLM

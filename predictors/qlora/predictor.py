@@ -325,7 +325,12 @@ class QLoRAPredictor(BasePredictor):
         if out["candidates"] is not None:
             candidates = [(str(t), float(p)) for t, p in out["candidates"]]
             raw = json.dumps(candidates, ensure_ascii=False)
-            price, why = top_k_price(candidates)
+            # Decided once, from the tokenizer, never per item: top-k outputs
+            # exist only for a tokenizer that keeps numbers whole (prepare()
+            # refuses mode=topk on one that splits them, and auto generates
+            # there; the mode is in the cache key). So every item is priced by
+            # the rule, a $4 item whose top tokens are "4", "2", "1" included.
+            price, why = top_k_price(candidates, numbers_whole=True)
             if price is None:
                 why = why or f"none of the top {self.k} tokens is a number"
                 return Prediction.failed(why, raw=raw, **extra)
