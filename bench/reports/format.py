@@ -43,3 +43,10 @@ def paired_diff(p: Paired) -> str | None:
         return None
     lo, hi = p.diff_ci95
     return f"{signed_money(p.diff)} [{signed_money(lo)}, {signed_money(hi)}]"
+
+
+def p_value(p: float | None) -> str:
+    """``0.012``; ``<0.001`` below a thousandth (a sign-flip test's resolution)."""
+    if p is None:
+        return "-"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
