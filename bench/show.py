@@ -106,6 +106,8 @@ def report(entry: Entry, rows: dict[int, Row] | None, count: int = 10,
     """The whole ``bench show`` text."""
     s = entry.scores
     out = [f"{entry.predictor} on {entry.test_set} ({entry.kind_label})"]
+    if entry.info.params:  # in full: a row's name shows them shortened
+        out.append("parameters: " + ", ".join(f"{k}={v}" for k, v in entry.info.params.items()))
     if entry.status != standing.COMPLETE:
         out.append(f"{entry.status.upper()} run ({standing.MEANING[entry.status]}; "
                    f"asked {len(entry.records)}/{entry.scores.total} items): "

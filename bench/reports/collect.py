@@ -11,6 +11,8 @@ are one family: their p-values are corrected together (Holm).
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 
 from bench import breakdown, kinds, metrics, standing
 from bench.data import DEFAULT_TEST
+from bench.digest import digest
 from bench.records import RunInfo
 from bench.store import Record, RunStore, iter_runs, warn
 
@@ -198,17 +201,38 @@ def params_key(params: dict[str, Any] | None) -> str:
     return json.dumps(params or {}, sort_keys=True, default=str)
 
 
+LABEL_VALUE = 40  # characters of a parameter's value a row's name shows at most
+
+
+def label_value(value: Any) -> str:
+    """A parameter's value as a row's name shows it: short and stable. A path is its
+    file's name (``/home/me/sheets/good.csv`` -> ``good.csv``: where a file lies is
+    no part of what ran), a long value is cut; the full value is in ``params``."""
+    text = " ".join(str(value).split())
+    if "/" in text or "\\" in text:
+        text = re.split(r"[/\\]", text.rstrip("/\\"))[-1] or text
+    return text if len(text) <= LABEL_VALUE else text[: LABEL_VALUE - 1] + "…"
+
+
 def _labels(identities: list[tuple[str, str, dict[str, Any]]]) -> dict[tuple[str, str, str],
                                                                           str]:
     """Each (test set, predictor, parameters) named by the parameters that differ
-    between the runs of that predictor on that test set; a lone run keeps its name."""
+    between the runs of that predictor on that test set (their values shortened,
+    ``label_value``); a lone run keeps its name. Two identities that would share a
+    name (two sheets called good.csv in different folders) both get a short digest
+    of their parameters, so every row, chart file and page has a name of its own."""
     out = {}
     for ts, name, params in identities:
         peers = [p for t, n, p in identities if (t, n) == (ts, name)]
         keys = sorted({k for p in peers for k in p
                        if len({json.dumps(q.get(k), default=str) for q in peers}) > 1})
-        shown = ", ".join(f"{k}={params[k]}" for k in keys if k in params)
+        shown = ", ".join(f"{k}={label_value(params[k])}" for k in keys if k in params)
         out[(ts, name, params_key(params))] = f"{name} ({shown})" if shown else name
+    taken = Counter((key[0], label) for key, label in out.items())
+    for key, label in out.items():
+        if taken[(key[0], label)] > 1:
+            tag = digest(key[2], 6)
+            out[key] = f"{label[:-1]}, #{tag})" if label.endswith(")") else f"{label} (#{tag})"
     return out
 
 
