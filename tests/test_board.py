@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import bench
-from bench import cli, metrics, places, standing
+from bench import cli, metrics
 from bench.cli import main
 from bench.records import RunInfo
 from bench.reports import publish as leaderboard
@@ -169,6 +169,8 @@ def test_with_many_comparisons_a_lucky_interval_is_not_a_verdict(tmp_path: Path)
     ({"status": "failed", "reason": "boom"}, 3, "failed"),
 ])
 def test_one_definition_of_status(run: dict, asked: int, expected: str) -> None:
+    from bench import standing
+
     assert standing.run_status(RunInfo(**run), asked, 10) == expected
 
 
@@ -233,6 +235,8 @@ def test_a_sheet_is_named_by_its_file_not_its_folder(recorded: Path, data_dir: P
     for extra in ([], ["--param", f"csv={good}"]):
         assert _cli("run", "human", *extra, "--data-dir", str(data_dir), "--results-dir",
                     str(recorded), "--quiet") == 0
+    names = {e.predictor for e in leaderboard.collect(recorded)}
+    assert {"human", "human (csv=good.csv)"} <= names, names
     assert _cli("leaderboard", "--results-dir", str(recorded), "--data-dir", str(data_dir)) == 0
     board = recorded / "local"
     rows = {r["predictor"]: r for r in _rows(board)}
@@ -258,9 +262,13 @@ def test_a_sheet_is_named_by_its_file_not_its_folder(recorded: Path, data_dir: P
 # -- 6: a user's runs and looks never write the published board -----------------------
 
 
+PUBLISHED = ("LEADERBOARD.md", "leaderboard.json", "leaderboard.csv", "charts", "site")
+RESULTS_ENV = "BENCH_RESULTS_DIR"
+
+
 def _published(results: Path) -> dict[str, tuple[bytes, int]]:
     out = {}
-    for part in places.PUBLISHED:
+    for part in PUBLISHED:
         path = results / part
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
         for f in files:
@@ -334,8 +342,9 @@ def test_the_cli_and_the_api_default_to_one_results_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from bench.api import results_path
 
-    monkeypatch.delenv(places.RESULTS_ENV, raising=False)
+    monkeypatch.delenv(RESULTS_ENV, raising=False)
     monkeypatch.chdir(ROOT / "docs")  # where the quickstart notebook runs
+    assert results_path().resolve() == ROOT / "results"
     assert cli.parse(["leaderboard"]).results_dir == results_path() == ROOT / "results"
     outside = tmp_path / "work"
     outside.mkdir()
@@ -343,7 +352,7 @@ def test_the_cli_and_the_api_default_to_one_results_folder(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     expected = tmp_path / "data" / "pricer-bench" / "results"
     assert cli.parse(["run", "human"]).results_dir == results_path() == expected
-    monkeypatch.setenv(places.RESULTS_ENV, str(tmp_path / "mine"))
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "mine"))
     assert cli.parse(["show", "x"]).results_dir == results_path() == tmp_path / "mine"
     assert cli.parse(["show", "x", "--results-dir", "here"]).results_dir == Path("here")
 
@@ -351,7 +360,7 @@ def test_the_cli_and_the_api_default_to_one_results_folder(
 def test_a_notebook_elsewhere_finds_what_the_cli_stored(tmp_path: Path, data_dir: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     env = {"XDG_DATA_HOME": str(tmp_path / "data"), "BENCH_DATA_DIR": str(data_dir)}
-    monkeypatch.delenv(places.RESULTS_ENV, raising=False)
+    monkeypatch.delenv(RESULTS_ENV, raising=False)
     here, there = tmp_path / "shell", tmp_path / "notebooks" / "deep"
     here.mkdir()
     there.mkdir(parents=True)
