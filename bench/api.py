@@ -139,6 +139,12 @@ class Comparison:
         return self.paired.tied
 
     @property
+    def p_value(self) -> float | None:
+        """Two-sided p-value of a paired sign-flip test of A - B = 0 (one comparison:
+        uncorrected)."""
+        return self.paired.p_value
+
+    @property
     def better(self) -> str | None:
         """The name of the better one, None when tied."""
         if self.tied or self.paired.diff is None:

@@ -70,12 +70,14 @@ def board_dir(results: Path, publish: bool = False) -> Path:
 
 
 def refuse_published(path: Path, results: Path) -> None:
-    """BenchError when ``path`` is (inside) a part of the published board of ``results``:
-    a user's look or run never writes it (``--publish`` does)."""
+    """BenchError when ``path`` is (inside) a part of the published board of ``results``
+    or of this checkout: a user's look or run never writes it (``--publish`` does)."""
     target = path.resolve()
-    for part in PUBLISHED:
-        published = (results / part).resolve()
-        if target == published or target.is_relative_to(published):
-            raise BenchError(f"is the published board ({part} of {results}); only "
-                             "`make publish` (--publish) writes it: choose another --output",
-                             path)
+    root = checkout_root()
+    for folder in [results] + ([root / RESULTS] if root is not None else []):
+        for part in PUBLISHED:
+            published = (folder / part).resolve()
+            if target == published or target.is_relative_to(published):
+                raise BenchError(f"is the published board ({part} of {folder}); only "
+                                 "`make publish` (--publish) writes it: choose another "
+                                 "--output", path)
