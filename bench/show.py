@@ -181,6 +181,12 @@ def details_lines(details: object) -> list[str]:
 # -- bench compare --------------------------------------------------------------
 
 
+def _p(value: float | None) -> str:
+    """``= 0.012`` or ``< 0.001``."""
+    text = p_value(value)
+    return f"< {text[1:]}" if text.startswith("<") else f"= {text}"
+
+
 def comparison(a: Entry, b: Entry, *, seed: int = metrics.BOOTSTRAP_SEED) -> str:
     """A against B on the items both answered: the paired difference and win shares."""
     truth = {**a.truth, **b.truth}
@@ -207,7 +213,7 @@ def comparison(a: Entry, b: Entry, *, seed: int = metrics.BOOTSTRAP_SEED) -> str
         f"  A - B: {signed_money(p.diff)} per item, 95% paired bootstrap interval "
         f"[{signed_money(lo)}, {signed_money(hi)}]",
         f"  {verdict}",
-        f"  paired sign-flip test of A - B = 0: p = {p_value(p.p_value)} (one comparison: "
+        f"  paired sign-flip test of A - B = 0: p {_p(p.p_value)} (one comparison: "
         "no correction)",
         f"  closer to the truth: A on {p.a_wins:.1%} of items, B on {p.b_wins:.1%}, "
         f"equal on {p.ties:.1%}",

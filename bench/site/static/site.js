@@ -524,7 +524,7 @@ async function comparePage(index) {
       el("p", {}, "A − B: ", el("strong", { id: "paired-diff", dataset: p && p.diff != null ? { diff: p.diff, lo: p.diff_ci95[0], hi: p.diff_ci95[1] } : {} },
         p && p.diff != null ? `${signedMoney(p.diff)} per item, 95% paired bootstrap interval [${signedMoney(p.diff_ci95[0])}, ${signedMoney(p.diff_ci95[1])}]` : "-")),
       el("p", { id: "verdict" }, verdict),
-      p && p.p_value != null ? el("p", { id: "p-value" }, `paired sign-flip test of A − B = 0: p = ${pValue(p.p_value)} (one comparison, uncorrected)`) : "",
+      p && p.p_value != null ? el("p", { id: "p-value" }, `paired sign-flip test of A − B = 0: p ${p.p_value < 0.001 ? "< 0.001" : "= " + pValue(p.p_value)} (one comparison, uncorrected)`) : "",
       p && p.diff != null ? el("p", {}, `closer to the truth: A on ${percent(p.a_wins)} of items, B on ${percent(p.b_wins)}, equal on ${percent(p.ties)}`) : ""),
     el("h2", {}, "One against the other"),
     el("p", { class: "note" }, "Each point an item both answered: A's error across, B's up; below the diagonal B missed by more."),
