@@ -315,8 +315,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             no_answer = f"{missing}: {_short(result.common_error)}"
             if registry.get(registry.parse_spec(spec)[0]).kind not in REPLAYED:
                 retryable.append((result.name, missing))
+        info = result.store.run_info()
+        status = standing.run_status(info, len(result.store.records()), len(test_set)) \
+            if info is not None else standing.COMPLETE
+        shown = result.name if status == standing.COMPLETE else f"{result.name} ({status})"
         rows.append((result.scores.mae is None, result.scores.mae or 0.0,
-                     [*tables.score_row(result.name, result.scores, result.totals,
+                     [*tables.score_row(shown, result.scores, result.totals,
                                         result.wall_s), no_answer]))
     print(f"test set {test_set.name} ({len(test_set)} items, {test_set.fingerprint[:19]}...)")
     if rows:
@@ -422,7 +426,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     entries = _stored(args.results_dir)
     rows, unwritten = [], []
     for e in entries:
-        rows.append(tables.score_row(f"{e.predictor} [{e.test_set}]", e.scores, e.info.totals))
+        rows.append(tables.score_row(f"{e.marked} [{e.test_set}]", e.scores, e.info.totals))
         if e.info.metrics == e.scores:
             continue  # nothing new to store: the folder is left as it is
         try:
