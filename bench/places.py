@@ -51,9 +51,12 @@ def default_results_dir(cwd: Path | None = None) -> Path:
     env = os.environ.get(RESULTS_ENV)
     if env:
         return Path(env).expanduser()
-    here = (cwd or Path.cwd()).resolve()
     root = checkout_root()
-    if root is not None and here.is_relative_to(root):
+    try:
+        here = (cwd or Path.cwd()).resolve()
+    except OSError:  # the current folder was removed
+        here = None
+    if root is not None and here is not None and here.is_relative_to(root):
         return root / RESULTS
     return user_results()
 
