@@ -1,8 +1,10 @@
 # Two commands for a fresh machine:
-#   make run    set up .venv, score every predictor that can run here, write the leaderboard
+#   make run    set up .venv, score every predictor that can run here, write your
+#               leaderboard in results/local/ (git-ignored: git status stays clean)
 #   make test   set up .venv, run the test suite
-# For maintainers: make publish (after make run) also rewrites the README's
-# leaderboard block and the committed site in results/site/.
+# For maintainers: make publish (after make run) writes the published board, the only
+# command that does: results/LEADERBOARD.md, leaderboard.json/.csv, results/charts/,
+# the README's leaderboard block and the committed site in results/site/.
 # Data: BENCH_DATA_DIR (a folder with test.jsonl, train.jsonl, ...) if set, else the
 # Hugging Face hub. The tests need the real data folder: BENCH_TEST_DATA_DIR
 # (default ../shared/data/pricer).
@@ -35,14 +37,14 @@ $(STAMP): pyproject.toml
 
 run: setup
 	@echo "scoring every predictor that can run here (classic models train on first use: a few minutes)"
-	$(BIN)/python -m bench run all
-	$(BIN)/python -m bench leaderboard
+	$(BIN)/python -m bench run all --results-dir results
+	$(BIN)/python -m bench leaderboard --results-dir results
 
-# The site shows each run's provenance (git commit, timings, versions): rebuilt
-# on purpose when publishing, never by a user's make run.
+# The published board (and the site, which shows each run's provenance: git commit,
+# timings, versions) is written on purpose here, never by a user's make run.
 publish: run
-	$(BIN)/python -m bench leaderboard --update-readme
-	$(BIN)/python -m bench site
+	$(BIN)/python -m bench leaderboard --results-dir results --publish --update-readme
+	$(BIN)/python -m bench site --results-dir results --publish
 
 test: setup
 	$(BIN)/python -m pytest -q

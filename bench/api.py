@@ -4,20 +4,20 @@
 so its run is stored (``<results>/<test set>/<name>-<fingerprint>/``), resumable,
 cached and on the CLI's leaderboard; ``compare`` is ``bench compare`` and
 ``leaderboard`` the rows of ``leaderboard.json``, as a DataFrame. The results
-folder is ``results_dir``, else ``$BENCH_RESULTS_DIR``, else ``results/`` (as the
-CLI's default); the data folder is ``data_dir``, else ``$BENCH_DATA_DIR``, else the
-local cache or the hub, as on the CLI.
+folder is ``results_dir``, else the CLI's default wherever Python runs
+(``bench.places``: ``$BENCH_RESULTS_DIR``, else the checkout's ``results/`` when
+inside it, else a per-user folder); the data folder is ``data_dir``, else
+``$BENCH_DATA_DIR``, else the local cache or the hub, as on the CLI.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import metrics, registry, runner
+from bench import metrics, places, registry, runner, standing
 from bench.context import Context
 from bench.data import load_test_set
 from bench.errors import BenchError
@@ -30,16 +30,14 @@ if TYPE_CHECKING:
 
     from bench.reports.collect import Entry
 
-RESULTS_ENV = "BENCH_RESULTS_DIR"
+RESULTS_ENV = places.RESULTS_ENV
 LEADERBOARD_KEYS = ["predictor", "test_set", "answered", "total", "mae", "mae_ci95", "rmsle",
-                    "hit_rate"]
+                    "hit_rate", "status", "ranked", "not_ranked", "params", "run_dir"]
 
 
 def results_path(results_dir: str | Path | None = None) -> Path:
-    """``results_dir``, else ``$BENCH_RESULTS_DIR``, else ``results``."""
-    if results_dir is not None:
-        return Path(results_dir).expanduser()
-    return Path(os.environ.get(RESULTS_ENV) or "results").expanduser()
+    """``results_dir``, else the default results folder, the CLI's (``bench.places``)."""
+    return places.results_dir(results_dir)
 
 
 def evaluate(
@@ -141,6 +139,12 @@ class Comparison:
         return self.paired.tied
 
     @property
+    def p_value(self) -> float | None:
+        """Two-sided p-value of a paired sign-flip test of A - B = 0 (one comparison:
+        uncorrected)."""
+        return self.paired.p_value
+
+    @property
     def better(self) -> str | None:
         """The name of the better one, None when tied."""
         if self.tied or self.paired.diff is None:
@@ -190,15 +194,21 @@ def compare(a: Evaluation | str, b: Evaluation | str, *,
 # -- leaderboard --------------------------------------------------------------
 
 
-def leaderboard(results_dir: str | Path | None = None,
-                test_set: str | None = None) -> pd.DataFrame:
-    """The stored runs, ranked: the rows of ``leaderboard.json`` as a DataFrame
-    (the latest run per predictor and test set, the fixed benchmark first)."""
+def leaderboard(results_dir: str | Path | None = None, test_set: str | None = None, *,
+                min_answered: float = standing.MIN_ANSWERED) -> pd.DataFrame:
+    """The stored runs: the rows of ``leaderboard.json`` as a DataFrame (the latest
+    run per predictor and test set, the fixed benchmark first; within one, the
+    ranked runs, then those not ranked, with ``not_ranked`` saying why).
+
+    ``min_answered``: the share of the test set a run must answer to be ranked
+    (recorded in ``frame.attrs["min_answered"]``)."""
     import pandas as pd
 
     from bench.reports.collect import collect
 
-    rows = [e.row() for e in collect(results_path(results_dir), test_set)]
-    if not rows:
-        return pd.DataFrame(columns=LEADERBOARD_KEYS)
-    return pd.DataFrame(rows)
+    min_answered = standing.check_min_answered(min_answered)
+    rows = [e.row() for e in collect(results_path(results_dir), test_set,
+                                     min_answered=min_answered)]
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=LEADERBOARD_KEYS)
+    frame.attrs["min_answered"] = min_answered
+    return frame

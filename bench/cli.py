@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import registry
+from bench import places, registry, standing
 from bench.context import Context
 from bench.data import TestSet, load_test_set
 from bench.errors import BenchError
@@ -29,9 +29,17 @@ RESUME_HINT = "interrupted: rerun the same command to resume"
 REPLAYED = ("person", "reference")
 
 
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The parsed command line, with the default results folder filled in
+    (``bench.places``: the same one the Python API uses)."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "results_dir", "") is None:
+        args.results_dir = places.default_results_dir()
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(argv)
     restore = _first_interrupt_only()
     try:
         return int(args.handler(args) or 0)
@@ -83,8 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--test", type=Path, default=None, metavar="FILE",
                       help="score on this JSONL file instead of the fixed test set")
     results = argparse.ArgumentParser(add_help=False)
-    results.add_argument("--results-dir", type=Path, default=Path("results"),
-                         help="where runs are stored and reports written (default: results)")
+    results.add_argument("--results-dir", type=Path, default=None,
+                         help="where runs are stored (default: $BENCH_RESULTS_DIR, else "
+                              "results/ of this checkout when run inside it, else "
+                              "~/.local/share/pricer-bench/results)")
+    ranking = argparse.ArgumentParser(add_help=False)
+    ranking.add_argument("--min-answered", type=_share, default=standing.MIN_ANSWERED,
+                         metavar="SHARE",
+                         help="rank only runs asked every item that answered at least this "
+                              f"share of them (default {standing.MIN_ANSWERED})")
     params = argparse.ArgumentParser(add_help=False)
     params.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="predictor parameter (repeatable)")
@@ -115,8 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the full reason a predictor cannot run (default: one short line)")
     lst.set_defaults(handler=cmd_list)
 
-    board = sub.add_parser("leaderboard", parents=[results],
-                           help="write LEADERBOARD.md, leaderboard.json and .csv, and charts")
+    board = sub.add_parser("leaderboard", parents=[results, ranking],
+                           help="write LEADERBOARD.md, leaderboard.json and .csv, and charts "
+                                "(in RESULTS_DIR/local/; the published board with --publish)")
+    board.add_argument("--publish", action="store_true",
+                       help="write the published board (RESULTS_DIR/LEADERBOARD.md ..., "
+                            "charts/) instead of the working one in RESULTS_DIR/local/: what "
+                            "`make publish` does")
     board.add_argument("--data-dir", type=Path, default=None,
                        help="test rows for the break-down by category (default: "
                             "$BENCH_DATA_DIR, the local cache, or where the runs read them)")
@@ -124,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--update-readme", nargs="?", type=Path, const=Path("README.md"),
                        default=None, metavar="PATH",
                        help="rewrite the block between <!-- leaderboard:start --> and "
-                            "<!-- leaderboard:end --> in PATH (default README.md)")
+                            "<!-- leaderboard:end --> in PATH (default README.md); "
+                            "with --publish only")
     board.set_defaults(handler=cmd_leaderboard)
 
     # Reports read the stored runs only; --data-dir is accepted (and ignored where it is not
@@ -146,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="default: the fixed benchmark, or the one test set both ran on")
     compare.set_defaults(handler=cmd_compare)
 
-    show = sub.add_parser("show", parents=[results],
+    show = sub.add_parser("show", parents=[results, ranking],
                           help="one predictor's worst misses, best hits and break-downs")
     show.add_argument("name", metavar="NAME")
     show.add_argument("--data-dir", type=Path, default=None,
@@ -185,15 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     built = argparse.ArgumentParser(add_help=False)
     built.add_argument("--output", type=Path, default=None,
-                       help="where to write the site (default: RESULTS_DIR/site)")
+                       help="where to write the site (default: RESULTS_DIR/local/site; "
+                            "never the published RESULTS_DIR/site)")
     built.add_argument("--data-dir", type=Path, default=None,
                        help="test rows for titles, text and categories (default: "
                             "$BENCH_DATA_DIR, the local cache, or where the runs read them)")
-    site = sub.add_parser("site", parents=[results, built],
+    site = sub.add_parser("site", parents=[results, built, ranking],
                           help="write a static site of the stored runs (opens offline)")
+    site.add_argument("--publish", action="store_true",
+                      help="write the published site, RESULTS_DIR/site (what `make publish` "
+                           "does)")
     site.set_defaults(handler=cmd_site)
 
-    view = sub.add_parser("view", parents=[results, built],
+    view = sub.add_parser("view", parents=[results, built, ranking],
                           help="build the site and serve it on 127.0.0.1")
     view.add_argument("--port", type=int, default=7575, help="0: any free port (default 7575)")
     view.add_argument("--no-browser", action="store_true", help="do not open a browser")
@@ -207,6 +232,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- helpers -----------------------------------------------------------------
+
+
+def _share(text: str) -> float:
+    """``--min-answered``: a share from 0 to 1 (``0.95``), or a percentage (``95%``)."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        return standing.check_min_answered(value)
+    except (ValueError, BenchError):
+        raise argparse.ArgumentTypeError(f"expected a share from 0 to 1 (0.95) or a "
+                                         f"percentage (95%), not {text!r}") from None
 
 
 def _context(args: argparse.Namespace, with_test_set: bool = True) -> Context:
@@ -290,8 +325,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             no_answer = f"{missing}: {_short(result.common_error)}"
             if registry.get(registry.parse_spec(spec)[0]).kind not in REPLAYED:
                 retryable.append((result.name, missing))
+        info = result.store.run_info()
+        status = standing.run_status(info, len(result.store.records()), len(test_set)) \
+            if info is not None else standing.COMPLETE
+        shown = result.name if status == standing.COMPLETE else f"{result.name} ({status})"
         rows.append((result.scores.mae is None, result.scores.mae or 0.0,
-                     [*tables.score_row(result.name, result.scores, result.totals,
+                     [*tables.score_row(shown, result.scores, result.totals,
                                         result.wall_s), no_answer]))
     print(f"test set {test_set.name} ({len(test_set)} items, {test_set.fingerprint[:19]}...)")
     if rows:
@@ -354,12 +393,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stored(results_dir: Path) -> list[Any]:
+def _stored(results_dir: Path, min_answered: float = standing.MIN_ANSWERED) -> list[Any]:
     """Every stored run, scored; none is a user mistake (nothing to report on)."""
     from bench.reports.collect import collect
 
     folder(results_dir)
-    entries = collect(results_dir)
+    entries = collect(results_dir, min_answered=min_answered)
     if not entries:
         raise BenchError("no stored runs: run `bench run` first", results_dir)
     return entries
@@ -370,12 +409,16 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     done = leaderboard.publish(args.results_dir, data_dir=args.data_dir,
                                charts=not args.no_charts, readme=args.update_readme,
-                               workers=None)
+                               workers=None, public=args.publish,
+                               min_answered=args.min_answered)
+    print(f"{'published' if args.publish else 'working'} board: {done.board}/"
+          + ("" if args.publish else " (your runs; the published board is written by "
+                                     "`make publish`)"))
     for path in done.files:
         print(f"{'unchanged' if path in done.unchanged else 'wrote'} {path}")
     if done.drawn is not None:
         print(f"charts: {done.drawn.drawn} drawn, {done.drawn.skipped} unchanged, "
-              f"{done.drawn.removed} stale removed, under {args.results_dir / 'charts'}")
+              f"{done.drawn.removed} stale removed, under {done.board / 'charts'}")
     for ts in done.without_categories:
         print(f"{ts}: test rows not found here, break-down by price band only "
               "(pass --data-dir for categories)")
@@ -393,7 +436,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     entries = _stored(args.results_dir)
     rows, unwritten = [], []
     for e in entries:
-        rows.append(tables.score_row(f"{e.predictor} [{e.test_set}]", e.scores, e.info.totals))
+        rows.append(tables.score_row(f"{e.marked} [{e.test_set}]", e.scores, e.info.totals))
         if e.info.metrics == e.scores:
             continue  # nothing new to store: the folder is left as it is
         try:
@@ -422,11 +465,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     if args.count < 1:
         raise BenchError(f"--count must be at least 1, not {args.count}")
-    entries = _stored(args.results_dir)
+    entries = _stored(args.results_dir, args.min_answered)
     entry = show.pick(entries, args.name, args.test_set, registry.parse_params(args.param))
     rows = breakdown.TestRows(args.data_dir).for_run(entry.info)
     entry.categories = breakdown.categories(rows)
-    peers = sum(1 for e in entries if e.test_set == entry.test_set)
+    peers = sum(1 for e in entries if e.test_set == entry.test_set and e.ranked)
     print(show.report(entry, rows, args.count, show.colour_wanted(args.color, sys.stdout),
                       rank_of=peers))
     return 0
@@ -506,10 +549,15 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def _build_site(args: argparse.Namespace) -> Path:
+    """The site of the stored runs: the working one (RESULTS_DIR/local/site), another
+    folder named by --output, or the published one with ``site --publish``."""
     from bench.site.writer import build
 
-    output = args.output or args.results_dir / "site"
-    built = build(args.results_dir, output, args.data_dir)
+    publish = getattr(args, "publish", False)
+    output = args.output or places.board_dir(args.results_dir, publish) / "site"
+    if not publish:
+        places.refuse_published(output, args.results_dir)
+    built = build(args.results_dir, output, args.data_dir, min_answered=args.min_answered)
     print(f"site of {built.runs} runs ({', '.join(built.test_sets)}): {len(built.files)} files, "
           f"{built.bytes / 1e6:.1f} MB in {output}/ ({built.written} written, "
           f"{built.removed} stale removed); open {output / 'index.html'}", flush=True)

@@ -1,4 +1,6 @@
-"""Scoring: the error figures this field reports, and paired comparisons.
+"""Scoring: the error figures this field reports, and paired comparisons (the
+difference's bootstrap interval, a sign-flip test's p-value, Holm's correction
+for several comparisons).
 
 A missing answer is never counted as $0: figures are over answered items,
 and coverage says how many that is. Every figure is computed over the items
@@ -10,7 +12,7 @@ same answers must always sit in the same positions to give the same interval.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -18,6 +20,11 @@ import numpy as np
 
 BOOTSTRAP_SEED = 42
 BOOTSTRAP_SAMPLES = 2000
+SIGN_FLIPS = 10000  # random sign patterns of the paired test (all of them for <= 13 items)
+ALPHA = 0.05  # the family-wise error rate of the Holm verdicts
+# Sums within this relative distance of the observed one count as "as extreme": the
+# same count on every CPU whatever order a BLAS adds in (and ties of equal errors stay ties).
+TIE_TOLERANCE = 1e-9
 
 
 def band(error: float, truth: float) -> str:
@@ -118,6 +125,7 @@ class Paired:
     a_wins: float | None  # share of items where A's error is strictly smaller
     b_wins: float | None
     ties: float | None
+    p_value: float | None = None  # two-sided paired sign-flip test of diff == 0
 
     @property
     def tied(self) -> bool:
@@ -147,4 +155,52 @@ def paired(truth: Mapping[int, float], a: Mapping[int, float | None],
         diff_ci95=bootstrap_ci(d, seed=seed, samples=samples),
         a_wins=float(np.sum(d < 0) / n), b_wins=float(np.sum(d > 0) / n),
         ties=float(np.sum(d == 0) / n),
+        p_value=sign_flip_p(d, seed=seed),
     )
+
+
+@lru_cache(maxsize=2)
+def _signs(seed: int, samples: int, n: int) -> np.ndarray:
+    """``samples`` rows of +1/-1, one column per item: every pattern when there are
+    at most ``samples`` of them (an exact test), else random ones (fixed seed); read-only."""
+    if 2 ** n <= samples:
+        codes = np.arange(2 ** n)[:, None] >> np.arange(n)[None, :] & 1
+    else:
+        codes = np.random.default_rng(seed).integers(0, 2, size=(samples, n))
+    signs = (1 - 2 * codes).astype(float)
+    signs.flags.writeable = False
+    return signs
+
+
+def sign_flip_p(d: np.ndarray, *, seed: int = BOOTSTRAP_SEED,
+                samples: int = SIGN_FLIPS) -> float | None:
+    """Two-sided p-value of "the mean paired difference ``d`` is 0" (a paired
+    permutation test: under that hypothesis each difference is as likely to have
+    either sign). ``d`` in item-id order: the random patterns are drawn by position.
+
+    Exact (every sign pattern) for up to 13 items; else ``samples`` random
+    patterns, counted with the observed one, so the p-value is never 0."""
+    n = len(d)
+    if n == 0:
+        return None
+    observed = abs(float(d.sum()))
+    sums = np.abs(_signs(seed, samples, n) @ d)
+    extreme = int(np.count_nonzero(sums >= observed * (1 - TIE_TOLERANCE)))
+    if 2 ** n <= samples:
+        return extreme / 2 ** n  # the identity pattern is among them
+    return (extreme + 1) / (samples + 1)
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values, in the given order (None stays None): the
+    k-th smallest of m is multiplied by m - k + 1, never below the one before it, at
+    most 1. A comparison is significant at family-wise level ``ALPHA`` when its
+    adjusted p-value is at most ``ALPHA``."""
+    known = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    m = len(known)
+    out: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for k, (p, i) in enumerate(known):
+        running = max(running, min(1.0, (m - k) * p))
+        out[i] = running
+    return out

@@ -12,11 +12,11 @@ import os
 from collections.abc import Sequence
 from typing import IO
 
-from bench import breakdown, metrics, tables
+from bench import breakdown, metrics, standing, tables
 from bench.data import DEFAULT_TEST, Row
 from bench.errors import BenchError, did_you_mean
 from bench.reports.collect import Entry
-from bench.reports.format import money, paired_diff, percent, signed_money
+from bench.reports.format import money, p_value, paired_diff, percent, signed_money
 
 ANSI = {"green": "\033[92m", "orange": "\033[93m", "red": "\033[91m"}
 RESET = "\033[0m"
@@ -132,23 +132,27 @@ def report(entry: Entry, rows: dict[int, Row] | None, count: int = 10,
     """The whole ``bench show`` text."""
     s = entry.scores
     out = [f"{entry.predictor} on {entry.test_set} ({entry.kind_label})"]
-    if entry.status != "complete":
-        out.append(f"{entry.status.upper()} run (status {entry.info.status or 'unknown'}, "
-                   f"{len(entry.records)}/{entry.scores.total} items stored): "
-                   "its figures cover only what it stored")
+    if entry.info.params:  # in full: a row's name shows them shortened
+        out.append("parameters: " + ", ".join(f"{k}={v}" for k, v in entry.info.params.items()))
+    if entry.status != standing.COMPLETE:
+        out.append(f"{entry.status.upper()} run ({standing.MEANING[entry.status]}; "
+                   f"asked {len(entry.records)}/{entry.scores.total} items): "
+                   "its figures cover only what it was asked")
     if s.mae is None:
         out.append(f"no answers ({s.answered}/{s.total})")
         return "\n".join(out)
     ci = f" (95% CI {money(s.mae_ci95[0])}-{money(s.mae_ci95[1])})" if s.mae_ci95 else ""
     out.append(f"MAE {money(s.mae)}{ci}, RMSLE {s.rmsle:.2f}, hits {percent(s.hit_rate)}, "
                f"orange {percent(s.orange_rate)}, {s.answered}/{s.total} answered")
-    if entry.rank is not None:
-        place = f"rank {entry.rank}" + (f" of {rank_of}" if rank_of else "")
-        p = entry.vs_leader
-        diff = paired_diff(p) if p is not None else None
-        if p is not None and diff is not None:
-            place += f"; vs #1 {entry.leader}: {diff}" + (", tied" if p.tied else "")
-        out.append(place)
+    place = (f"rank {entry.rank}" + (f" of {rank_of}" if rank_of else "")
+             if entry.rank is not None else f"not ranked: {entry.not_ranked}")
+    p = entry.vs_leader
+    diff = paired_diff(p) if p is not None else None
+    if p is not None and diff is not None:
+        place += (f"; vs #1 {entry.leader}: {diff}" + (", tied" if p.tied else "")
+                  + f", p {p_value(p.p_value)}"
+                  + (f", Holm: {entry.verdict}" if entry.verdict else ""))
+    out.append(place)
     scored = sorted((abs(r.price - r.truth), i, r.price, r.truth)
                     for i, r in entry.records.items()
                     if r.price is not None and r.truth is not None)
@@ -203,6 +207,12 @@ def details_lines(details: object) -> list[str]:
 # -- bench compare --------------------------------------------------------------
 
 
+def _p(value: float | None) -> str:
+    """``= 0.012`` or ``< 0.001``."""
+    text = p_value(value)
+    return f"< {text[1:]}" if text.startswith("<") else f"= {text}"
+
+
 def comparison(a: Entry, b: Entry, *, seed: int = metrics.BOOTSTRAP_SEED) -> str:
     """A against B on the items both answered: the paired difference and win shares."""
     truth = {**a.truth, **b.truth}
@@ -229,6 +239,8 @@ def comparison(a: Entry, b: Entry, *, seed: int = metrics.BOOTSTRAP_SEED) -> str
         f"  A - B: {signed_money(p.diff)} per item, 95% paired bootstrap interval "
         f"[{signed_money(lo)}, {signed_money(hi)}]",
         f"  {verdict}",
+        f"  paired sign-flip test of A - B = 0: p {_p(p.p_value)} (one comparison: "
+        "no correction)",
         f"  closer to the truth: A on {p.a_wins:.1%} of items, B on {p.b_wins:.1%}, "
         f"equal on {p.ties:.1%}",
     ]

@@ -39,11 +39,13 @@ os.environ.pop("BENCH_DATA_DIR", None)
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads or writes the user's caches, or picks up their data dir."""
+    """No test reads or writes the user's caches or results, or picks up their data dir."""
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("BENCH_CACHE_DIR", str(cache))
     monkeypatch.setenv("HF_HOME", str(cache / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    # The per-user results folder (used outside a checkout without --results-dir): a temp one
+    monkeypatch.setenv("XDG_DATA_HOME", str(cache / "xdg-data"))
     monkeypatch.delenv("BENCH_DATA_DIR", raising=False)
     monkeypatch.delenv("BENCH_PLUGINS", raising=False)
 

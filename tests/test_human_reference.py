@@ -48,7 +48,7 @@ def test_leaderboard_lists_human_and_all_recorded_runs(board, data_dir):
     _, results = board
     recorded = sorted(p.stem for p in (data_dir / "reference-runs").glob("*.csv"))
     assert len(recorded) == 22
-    rows = json.loads((results / "leaderboard.json").read_text())["rows"]
+    rows = json.loads((results / "local" / "leaderboard.json").read_text())["rows"]
     names = {r["predictor"] for r in rows}
     assert {"human", *(f"reference:{r}" for r in recorded)} <= names
     row = next(r for r in rows if r["predictor"] == "reference:llama-3.1-8b-qlora-pricer")
@@ -58,7 +58,7 @@ def test_leaderboard_lists_human_and_all_recorded_runs(board, data_dir):
     assert lo < row["mae"] < hi and 0 <= row["hit_rate"] <= 1
     maes = [r["mae"] for r in rows if r["test_set"] == "pricer-test"]
     assert maes == sorted(maes)
-    markdown = (results / "LEADERBOARD.md").read_text()
+    markdown = (results / "local" / "LEADERBOARD.md").read_text()
     assert all(f"`reference:{r}`" in markdown for r in recorded)
 
 

@@ -135,13 +135,14 @@ def test_readme_notebook_block_runs(data_dir: Path, tmp_path: Path) -> None:
     code = readme_notebook_block()
     assert "bench.evaluate(" in code
     env = {**os.environ, "BENCH_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(tmp_path / "data")}
     env.pop("BENCH_RESULTS_DIR", None)
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert re.search(r"on pricer-test: MAE \$[\d,.]+ \[\$", done.stdout), done.stdout
-    assert list(tmp_path.glob("results/pricer-test/*/predictions.jsonl"))
+    # outside a checkout, the per-user results folder (bench.places), as the CLI's
+    assert list(tmp_path.glob("data/pricer-bench/results/pricer-test/*/predictions.jsonl"))
 
 
 # -- identity: the same function is one run, an edited one a new run -------------

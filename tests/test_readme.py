@@ -110,8 +110,9 @@ def test_the_readme_python_and_bash_blocks_run(tmp_path, data_dir):
         lang, body = _block(first)
         assert lang == "python"
         (tmp_path / first[2:]).write_text(body)
-    env = {**os.environ, "BENCH_DATA_DIR": str(data_dir),
+    env = {**os.environ, "BENCH_DATA_DIR": str(data_dir), "XDG_DATA_HOME": str(tmp_path / "data"),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env.pop("BENCH_RESULTS_DIR", None)
     # The contract test, as the user would run it (pytest from their folder).
     test = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "test_my_model.py"], cwd=tmp_path, capture_output=True, text=True,
@@ -125,7 +126,9 @@ def test_the_readme_python_and_bash_blocks_run(tmp_path, data_dir):
         result = _command(line, tmp_path, env)
         assert result.returncode == 0, (line, result.stderr)
         assert "by-length" in result.stdout
-    stored = sorted(p.parent.name for p in (tmp_path / "results").glob("*/*/run.json"))
+    # outside a checkout, runs go to the per-user results folder (bench.places)
+    results = tmp_path / "data" / "pricer-bench" / "results"
+    stored = sorted(p.parent.name for p in results.glob("*/*/run.json"))
     assert len(stored) == 2 and all(s.startswith("by-length-") for s in stored)
     # A module name from the current folder works with the console script as with -m.
     listed = _command("BENCH_PLUGINS=my_predictors,my_model bench list", tmp_path, env)

@@ -157,7 +157,7 @@ def test_update_readme_rewrites_only_the_block(tiny: Path, tmp_path: Path) -> No
     readme = docs / "README.md"
     readme.write_text(README)
     argv = ["leaderboard", "--results-dir", str(tiny), "--no-charts",
-            "--update-readme", str(readme)]
+            "--publish", "--update-readme", str(readme)]
     assert main(argv) == 0
     text = readme.read_text()
     head, rest = text.split("<!-- leaderboard:start -->\n")
@@ -205,7 +205,7 @@ def test_update_readme_refuses_without_a_marker_pair(tiny: Path, tmp_path: Path,
     readme = tmp_path / "README.md"
     readme.write_text(content)
     code = main(["leaderboard", "--results-dir", str(tiny), "--no-charts",
-                 "--update-readme", str(readme)])
+                 "--publish", "--update-readme", str(readme)])
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "README.md" in err and "Traceback" not in err
@@ -215,7 +215,7 @@ def test_update_readme_refuses_without_a_marker_pair(tiny: Path, tmp_path: Path,
 
 def test_update_readme_missing_file(tiny: Path, tmp_path: Path) -> None:
     assert main(["leaderboard", "--results-dir", str(tiny), "--no-charts",
-                 "--update-readme", str(tmp_path / "nope.md")]) == 2
+                 "--publish", "--update-readme", str(tmp_path / "nope.md")]) == 2
 
 
 def test_show_lists_misses_and_hits_by_id_without_test_rows(

@@ -21,7 +21,8 @@ def published(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple
     ran = run_cli("run", "all", "--data-dir", str(data_dir), "--results-dir", str(results),
                   "--quiet", env={"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""})
     assert ran.returncode == 0, ran.stderr
-    board = run_cli("leaderboard", "--results-dir", str(results), "--data-dir", str(data_dir))
+    board = run_cli("leaderboard", "--publish", "--results-dir", str(results), "--data-dir",
+                    str(data_dir))
     assert board.returncode == 0, board.stderr
     return results, board.stdout
 
@@ -78,7 +79,7 @@ def test_rerun_keeps_every_byte(published: tuple[Path, str]) -> None:
     results, _ = published
     charts_count = 2 * len(json.loads((results / "leaderboard.json").read_text())["rows"]) + 1
     before = _digests(results)
-    again = run_cli("leaderboard", "--results-dir", str(results))
+    again = run_cli("leaderboard", "--publish", "--results-dir", str(results))
     assert again.returncode == 0, again.stderr
     assert f"charts: 0 drawn, {charts_count} unchanged" in again.stdout
     assert _digests(results) == before
@@ -86,7 +87,7 @@ def test_rerun_keeps_every_byte(published: tuple[Path, str]) -> None:
     scatter = results / "charts" / "pricer-test" / "human-scatter.png"
     scatter.unlink()
     (results / "charts" / "pricer-test" / "gone-scatter.png").write_bytes(b"stale")
-    third = run_cli("leaderboard", "--results-dir", str(results))
+    third = run_cli("leaderboard", "--publish", "--results-dir", str(results))
     assert f"charts: 1 drawn, {charts_count - 1} unchanged, 1 stale removed" in third.stdout, \
         third.stdout
     assert _digests(results) == before

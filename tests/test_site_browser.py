@@ -44,7 +44,7 @@ def results(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def site(results: Path, data_dir: Path) -> Path:
-    out = results / "site"
+    out = results / "local" / "site"
     done = run_cli("site", "--results-dir", str(results), "--data-dir", str(data_dir),
                    env=SHARED_ASSETS)
     assert done.returncode == 0, done.stderr
@@ -99,7 +99,7 @@ def tab(browser: Any) -> Iterator[Page]:
 
 
 def board_rows(results: Path) -> list[dict[str, Any]]:
-    return json.loads((results / "leaderboard.json").read_text())["rows"]
+    return json.loads((results / "local" / "leaderboard.json").read_text())["rows"]
 
 
 def stored(results: Path, name: str) -> dict[int, Any]:
@@ -131,7 +131,7 @@ def test_leaderboard_has_one_row_per_run_with_the_figures_of_leaderboard_json(
     for s, r in zip(shown, rows, strict=True):
         assert float(s["mae"]) == r["mae"] and float(s["rmsle"]) == r["rmsle"]
         assert float(s["hits"]) == r["hit_rate"]
-        rank, _, _, answered, mae, ci, vs, rmsle, hits, _, _ = s["cells"]
+        rank, _, _, answered, mae, ci, vs, _, _, rmsle, hits, _, _ = s["cells"]
         assert rank == str(r["rank"]) and answered == f"{r['answered']}/{r['total']}"
         assert mae == fmt.money(r["mae"])
         lo, hi = r["mae_ci95"]

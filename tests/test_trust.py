@@ -88,7 +88,7 @@ def test_killed_or_failed_runs_are_marked_everywhere(tmp_path, synthetic_test_se
     store.run_path.write_text(json.dumps({**info, "status": status}))
     readme = tmp_path / "README.md"
     readme.write_text("x\n<!-- leaderboard:start -->\n<!-- leaderboard:end -->\n")
-    leaderboard.publish(tmp_path, charts=False, readme=readme)
+    leaderboard.publish(tmp_path, charts=False, readme=readme, public=True)
     (row,) = json.loads((tmp_path / "leaderboard.json").read_text())["rows"]
     assert row["status"] == mark
     assert f"`slow-pricer` **{mark}**" in (tmp_path / "LEADERBOARD.md").read_text()
@@ -101,7 +101,7 @@ def test_a_run_with_fewer_items_stored_than_the_test_set_is_incomplete(tmp_path,
                                                                       synthetic_test_set):
     _run(synthetic_test_set, tmp_path, limit=5)
     (row,) = _rows(tmp_path).values()
-    assert row["status"] == "incomplete" and row["total"] == len(synthetic_test_set)
+    assert row["status"] == "partial" and row["total"] == len(synthetic_test_set)
     _run(synthetic_test_set, tmp_path)  # the rest: complete now
     (row,) = _rows(tmp_path).values()
     assert row["status"] == "complete"
@@ -127,7 +127,7 @@ def test_a_wrong_shaped_line_is_named_skipped_and_asked_again(tmp_path, syntheti
     assert f"{store.predictions_path}:4" in err and err.count("\n") == 1
     assert main(["score", "--results-dir", str(tmp_path)]) == 0
     assert main(["leaderboard", "--no-charts", "--results-dir", str(tmp_path)]) == 0
-    (row,) = json.loads((tmp_path / "leaderboard.json").read_text())["rows"]
+    (row,) = json.loads((tmp_path / "local" / "leaderboard.json").read_text())["rows"]
     assert row["answered"] == len(lines) - 1 and row["status"] == "incomplete"
     _run(synthetic_test_set, tmp_path)  # re-asks only the lost item; the bad line stays
     assert len(store.predictions_path.read_text().splitlines()) == len(lines) + 1
@@ -172,7 +172,7 @@ def test_a_damaged_run_json_is_named_and_the_next_run_rewrites_it(tmp_path,
 def test_a_rerun_with_the_same_answers_leaves_the_published_files_alone(tmp_path,
                                                                         synthetic_test_set):
     store = _run(synthetic_test_set, tmp_path)
-    leaderboard.publish(tmp_path, charts=False)
+    leaderboard.publish(tmp_path, charts=False, public=True)
     published = {n: (tmp_path / n).read_bytes() for n in ("LEADERBOARD.md",
                                                           "leaderboard.json",
                                                           "leaderboard.csv")}
@@ -184,7 +184,7 @@ def test_a_rerun_with_the_same_answers_leaves_the_published_files_alone(tmp_path
     moved = tmp_path / "elsewhere"
     shutil.copytree(tmp_path, moved)
     for where in (tmp_path, moved):
-        done = leaderboard.publish(where, charts=False)
+        done = leaderboard.publish(where, charts=False, public=True)
         assert {n: (where / n).read_bytes() for n in published} == published
         assert sorted(p.name for p in done.unchanged) == sorted(published)
     assert {n: (tmp_path / n).stat().st_mtime_ns for n in published} == stamps  # not rewritten
@@ -192,7 +192,7 @@ def test_a_rerun_with_the_same_answers_leaves_the_published_files_alone(tmp_path
     lines = [json.loads(x) for x in store.predictions_path.read_text().splitlines()]
     store.predictions_path.write_text(
         "".join(json.dumps({**x, "price": 1.0}) + "\n" for x in lines))
-    leaderboard.publish(tmp_path, charts=False)
+    leaderboard.publish(tmp_path, charts=False, public=True)
     (row,) = json.loads((tmp_path / "leaderboard.json").read_text())["rows"]
     assert row["mae"] != json.loads(published["leaderboard.json"])["rows"][0]["mae"]
     assert row["seconds_per_item"] == pytest.approx(123.456 / 12)

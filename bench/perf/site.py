@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import places
 from bench.data import load_test_set
 from bench.site.writer import build
 from bench.store import Record, RunStore, iter_runs
@@ -171,7 +172,7 @@ def main() -> None:
         Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pricer")
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results-dir", type=Path, default=Path("results"))
+    parser.add_argument("--results-dir", type=Path, default=places.default_results_dir())
     parser.add_argument("--data-dir", type=Path, default=Path(default_data))
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--items", type=int, default=2000)

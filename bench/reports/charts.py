@@ -337,6 +337,8 @@ def _mae(path: Path, digest: str, test_set: str, bars: Sequence[Bar]) -> None:
 
 def draw_all(results_dir: Path, entries: Sequence[Entry], *, workers: int | None = 1) -> Drawn:
     """Every chart for ``entries``; stale PNGs of predictors no longer listed are removed.
+    The MAE chart of a test set shows its ranked runs only (a run on a few items
+    is no bar to compare).
 
     Charts whose inputs did not change are skipped; the rest are drawn on
     ``workers`` processes. ``None`` picks 2 when there are enough charts to pay
@@ -360,7 +362,8 @@ def draw_all(results_dir: Path, entries: Sequence[Entry], *, workers: int | None
     for ts in dict.fromkeys(e.test_set for e in entries):
         bars = tuple(Bar(e.predictor, e.kind, e.scores.mae, e.scores.mae_ci95,
                          bool(e.tied_with_leader))
-                     for e in entries if e.test_set == ts and e.scores.mae is not None)
+                     for e in entries
+                     if e.test_set == ts and e.ranked and e.scores.mae is not None)
         if bars:
             out.mae[ts] = mae_chart(results_dir, ts)
             jobs.append(Chart("mae", out.mae[ts], (ts, bars)))

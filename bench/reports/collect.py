@@ -1,20 +1,26 @@
 """Stored runs, collected for reports: the latest run per predictor, scored and ranked.
 
 Derived from the stored predictions only (``bench.store``, ``bench.records``):
-each entry is scored on the items it answered, ranked within its test set, and
-paired with that test set's leader on the items both answered.
+each entry is scored on the items it answered, given its standing
+(``bench.standing``: status, and whether it is ranked), ranked within its test
+set when it may be, and paired with that test set's leader (the best ranked
+run) on the items both answered. The ranked runs' comparisons with the leader
+are one family: their p-values are corrected together (Holm).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import breakdown, kinds, metrics
+from bench import breakdown, kinds, metrics, standing
 from bench.data import DEFAULT_TEST
+from bench.digest import digest
 from bench.records import RunInfo
 from bench.store import Record, RunStore, iter_runs, warn
 
@@ -30,11 +36,14 @@ class Entry:
     info: RunInfo
     records: dict[int, Record]
     scores: metrics.Scores
-    rank: int | None = None
-    leader: str | None = None  # the test set's best predictor, when this is not it
+    rank: int | None = None  # None: not ranked
+    leader: str | None = None  # the test set's best ranked predictor, when this is not it
     vs_leader: metrics.Paired | None = None  # this minus the leader, on shared items
     categories: dict[int, str | None] | None = None  # None: the test rows are not at hand
-    status: str = "complete"  # complete | incomplete | failed (see ``run_status``)
+    status: str = standing.COMPLETE  # see ``bench.standing``
+    not_ranked: str | None = None  # why the board does not rank it (None: ranked)
+    # The comparison with the leader, Holm-corrected over the ranked runs' comparisons.
+    p_holm: float | None = None
     # The time per item to publish instead of this run's own (``keep_timings``).
     kept_seconds_per_item: tuple[float | None] | None = None
     name: str = ""  # the predictor's own name (``predictor`` may add its parameters)
@@ -67,9 +76,26 @@ class Entry:
         self.kept_seconds_per_item = (seconds,)
 
     @property
+    def ranked(self) -> bool:
+        return self.not_ranked is None
+
+    @property
+    def verdict(self) -> str | None:
+        """Against the leader, corrected for the number of comparisons (Holm):
+        ``better`` / ``worse`` / ``not significant``; None for the leader, for a run
+        that is not ranked (outside the family) or with no shared items."""
+        p = self.vs_leader
+        if p is None or self.p_holm is None or p.diff is None:
+            return None
+        if self.p_holm > metrics.ALPHA:
+            return "not significant"
+        return "better" if p.diff < 0 else "worse"
+
+    @property
     def marked(self) -> str:
-        """The predictor's name, with `` (incomplete)`` / `` (failed)`` unless complete."""
-        return self.predictor if self.status == "complete" \
+        """The predictor's name, with `` (partial)`` / `` (incomplete)`` / `` (failed)``
+        unless complete."""
+        return self.predictor if self.status == standing.COMPLETE \
             else f"{self.predictor} ({self.status})"
 
     @property
@@ -99,10 +125,12 @@ class Entry:
             p = self.vs_leader
             vs = {"leader": self.leader, "items": p.items, "diff": p.diff,
                   "diff_ci95": list(p.diff_ci95) if p.diff_ci95 else None,
-                  "wins": p.a_wins, "leader_wins": p.b_wins, "ties": p.ties, "tied": p.tied}
+                  "wins": p.a_wins, "leader_wins": p.b_wins, "ties": p.ties, "tied": p.tied,
+                  "p_value": p.p_value, "p_holm": self.p_holm, "verdict": self.verdict}
         return {
             "predictor": self.predictor, "test_set": self.test_set, "kind": self.kind,
-            "status": self.status, "params": dict(self.info.params or {}),
+            "status": self.status, "ranked": self.ranked, "not_ranked": self.not_ranked,
+            "params": dict(self.info.params or {}),
             "answered": s.answered, "total": s.total, "mae": s.mae,
             "mae_ci95": list(s.mae_ci95) if s.mae_ci95 else None, "rmsle": s.rmsle,
             "hit_rate": s.hit_rate, "orange_rate": s.orange_rate,
@@ -118,7 +146,8 @@ class Entry:
         }
 
 
-def collect(results_dir: Path, test_set: str | None = None) -> list[Entry]:
+def collect(results_dir: Path, test_set: str | None = None, *,
+            min_answered: float = standing.MIN_ANSWERED) -> list[Entry]:
     """One entry per (test set, predictor, parameters): its latest run, ranked.
 
     Runs of one predictor with different ``--param`` values are different
@@ -126,10 +155,13 @@ def collect(results_dir: Path, test_set: str | None = None) -> list[Entry]:
     runs with the same ones, the latest wins (``RunInfo.order``, then the folder
     name: nothing ties). A run stopped with ``--limit`` is scored on the items it
     answered for; its ``total`` is the test set size recorded in run.json, so
-    coverage shows it, and it is marked incomplete. Each entry after the first of
-    its test set is compared with that leader. A run whose run.json is damaged is
-    left out with a one-line warning naming the file (``bench run`` rewrites it).
+    coverage shows it, and it is marked partial. Only runs that ``bench.standing``
+    ranks (complete, answering at least ``min_answered`` of the test set) get a
+    rank; the others follow them, not ranked. Every scored entry but the leader is
+    compared with it. A run whose run.json is damaged is left out with a one-line
+    warning naming the file (``bench run`` rewrites it).
     """
+    min_answered = standing.check_min_answered(min_answered)
     latest: dict[tuple[str, str, str], tuple[tuple[str, int, str], RunStore, RunInfo]] = {}
     for store in iter_runs(results_dir):
         problem = store.run_problem() if store.run_path.exists() else "missing"
@@ -156,60 +188,81 @@ def collect(results_dir: Path, test_set: str | None = None) -> list[Entry]:
         scores = metrics.score(truth, answers)
         scores = metrics.Scores(**{**scores.__dict__, "total": total,
                                    "coverage": scores.answered / total if total else 0.0})
+        where = standing.standing(info, len(records), scores.answered, total, min_answered)
         entries.append(Entry(labels[(ts, name, pkey)], ts, info.kind or "custom", store, info,
-                             records, scores, status=run_status(info, len(records), total),
-                             name=name))
+                             records, scores, status=where.status,
+                             not_ranked=where.not_ranked, name=name))
     entries = sort_entries(entries)
     rank_and_compare(entries)
     return entries
-
-
-def run_status(info: RunInfo, stored: int, total: int) -> str:
-    """``failed`` (the run said so), ``incomplete`` (still running, interrupted, killed,
-    or fewer items stored, answered or not, than the test set has) or ``complete``."""
-    if info.status == "failed":
-        return "failed"
-    if info.status in ("running", "interrupted") or stored < total:
-        return "incomplete"
-    return "complete"
 
 
 def params_key(params: dict[str, Any] | None) -> str:
     return json.dumps(params or {}, sort_keys=True, default=str)
 
 
+LABEL_VALUE = 40  # characters of a parameter's value a row's name shows at most
+
+
+def label_value(value: Any) -> str:
+    """A parameter's value as a row's name shows it: short and stable. A path is its
+    file's name (``/home/me/sheets/good.csv`` -> ``good.csv``: where a file lies is
+    no part of what ran), a long value is cut; the full value is in ``params``."""
+    text = " ".join(str(value).split())
+    if "/" in text or "\\" in text:
+        text = re.split(r"[/\\]", text.rstrip("/\\"))[-1] or text
+    return text if len(text) <= LABEL_VALUE else text[: LABEL_VALUE - 1] + "…"
+
+
 def _labels(identities: list[tuple[str, str, dict[str, Any]]]) -> dict[tuple[str, str, str],
                                                                           str]:
     """Each (test set, predictor, parameters) named by the parameters that differ
-    between the runs of that predictor on that test set; a lone run keeps its name."""
+    between the runs of that predictor on that test set (their values shortened,
+    ``label_value``); a lone run keeps its name. Two identities that would share a
+    name (two sheets called good.csv in different folders) both get a short digest
+    of their parameters, so every row, chart file and page has a name of its own."""
     out = {}
     for ts, name, params in identities:
         peers = [p for t, n, p in identities if (t, n) == (ts, name)]
         keys = sorted({k for p in peers for k in p
                        if len({json.dumps(q.get(k), default=str) for q in peers}) > 1})
-        shown = ", ".join(f"{k}={params[k]}" for k in keys if k in params)
+        shown = ", ".join(f"{k}={label_value(params[k])}" for k in keys if k in params)
         out[(ts, name, params_key(params))] = f"{name} ({shown})" if shown else name
+    taken = Counter((key[0], label) for key, label in out.items())
+    for key, label in out.items():
+        if taken[(key[0], label)] > 1:
+            tag = digest(key[2], 6)
+            out[key] = f"{label[:-1]}, #{tag})" if label.endswith(")") else f"{label} (#{tag})"
     return out
 
 
 def sort_entries(entries: list[Entry]) -> list[Entry]:
-    """The fixed benchmark first, then other test sets; best MAE first within each."""
+    """The fixed benchmark first, then other test sets; within each, the ranked runs
+    then the others, best MAE first."""
     return sorted(entries, key=lambda e: (e.test_set != DEFAULT_TEST, e.test_set,
-                                          e.scores.mae is None, e.scores.mae or 0.0,
-                                          e.predictor))
+                                          not e.ranked, e.scores.mae is None,
+                                          e.scores.mae or 0.0, e.predictor))
 
 
 def rank_and_compare(entries: Sequence[Entry]) -> None:
-    """Rank within each test set and pair every scored entry with its leader."""
+    """Rank the ranked runs of each test set, pair every other scored entry with
+    the best of them, and correct the ranked runs' p-values together (Holm)."""
     for ts in dict.fromkeys(e.test_set for e in entries):
         group = [e for e in entries if e.test_set == ts]
-        leader = next((e for e in group if e.scores.mae is not None), None)
-        for rank, e in enumerate(group, start=1):
+        ranked = [e for e in group if e.ranked]
+        leader = next((e for e in ranked if e.scores.mae is not None), None)
+        for rank, e in enumerate(ranked, start=1):
             e.rank = rank
+        for e in group:
             if leader is None or e is leader or e.scores.mae is None:
                 continue
             e.leader = leader.predictor
             e.vs_leader = metrics.paired({**leader.truth, **e.truth}, e.answers, leader.answers)
+        family = [e for e in ranked if e.vs_leader is not None]
+        for e, adjusted in zip(family, metrics.holm([e.vs_leader.p_value for e in family
+                                                     if e.vs_leader is not None]),
+                               strict=True):
+            e.p_holm = adjusted
 
 
 def attach_categories(entries: Sequence[Entry], data_dir: Path | None) -> list[str]:

@@ -1,8 +1,10 @@
 """The leaderboard's files: LEADERBOARD.md, leaderboard.json and leaderboard.csv.
 
 ``leaderboard.json`` rows keep the keys other tools read (predictor, test_set,
-answered, total, mae, mae_ci95, rmsle, hit_rate); the rest (rank, the paired
-comparison with the leader, break-downs, chart links) are additions. Nothing
+answered, total, mae, mae_ci95, rmsle, hit_rate, status, params, run_dir); the
+rest (rank, ``ranked`` and ``not_ranked``: the reason a run is not ranked, the
+paired comparison with the leader with its p-values, break-downs, chart links)
+are additions, and ``ranking`` records the rule the rows were ranked by. Nothing
 in the files depends on the clock or the machine, so the same answers give the
 same bytes: times per item are measured on the machine that ran, so a row
 whose figures are unchanged keeps the time already published (``keep_timings``),
@@ -20,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bench import metrics, standing
 from bench.fsutil import atomic_write_json, atomic_write_text
 from bench.reports.collect import Entry
 from bench.reports.layout import Drawn
@@ -40,7 +43,8 @@ def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
     vs = row.get("vs_leader") or {}
     diff_ci = vs.get("diff_ci95") or [None, None]
     flat.update(vs_leader_diff=vs.get("diff"), vs_leader_lo=diff_ci[0],
-                vs_leader_hi=diff_ci[1])
+                vs_leader_hi=diff_ci[1], vs_leader_p=vs.get("p_value"),
+                vs_leader_p_holm=vs.get("p_holm"), vs_leader_verdict=vs.get("verdict"))
     for group in row.get("by_price_band") or []:
         flat[f"mae_{_column(group['group'])}"] = group["mae"]
     return flat
@@ -49,6 +53,13 @@ def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
 def _column(band: str) -> str:
     """``under $50`` -> ``under_50``, ``$50-200`` -> ``50_200``."""
     return re.sub(r"[^a-z0-9]+", "_", band.lower()).strip("_")
+
+
+def ranking_rule(min_answered: float) -> dict[str, Any]:
+    """The rule the rows were ranked by, as leaderboard.json records it."""
+    return {"min_answered": min_answered, "asked_every_item": True,
+            "status": standing.COMPLETE, "paired_test": "sign-flip",
+            "correction": "holm", "alpha": metrics.ALPHA}
 
 
 # What decides that a row's figures are unchanged: the same answers give the same values.
@@ -75,9 +86,11 @@ def keep_timings(entries: list[Entry], previous: Path) -> None:
 
 
 def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None,
-          unchanged: list[Path] | None = None) -> list[Path]:
+          unchanged: list[Path] | None = None,
+          min_answered: float = standing.MIN_ANSWERED) -> list[Path]:
     """LEADERBOARD.md, leaderboard.json and leaderboard.csv in ``results_dir``; those
-    whose content did not change are left alone and added to ``unchanged``."""
+    whose content did not change are left alone and added to ``unchanged``.
+    ``min_answered``: the ranking rule's minimum share, recorded in the json."""
     rows = [e.row() for e in entries]
     if drawn:
         for row, e in zip(rows, entries, strict=True):
@@ -86,9 +99,9 @@ def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None,
                               "running": link(paths.running, results_dir)} if paths else None)
     md_path, json_path, csv_path = (results_dir / n for n in (MARKDOWN, JSON, CSV))
     same = unchanged if unchanged is not None else []
-    if not atomic_write_text(md_path, markdown(entries, drawn, results_dir)):
+    if not atomic_write_text(md_path, markdown(entries, drawn, results_dir, min_answered)):
         same.append(md_path)
-    document: dict[str, Any] = {"rows": rows}
+    document: dict[str, Any] = {"rows": rows, "ranking": ranking_rule(min_answered)}
     if drawn:
         document["charts"] = {ts: {"mae": link(p, results_dir)} for ts, p in drawn.mae.items()}
     if not atomic_write_json(json_path, document):

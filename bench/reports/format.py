@@ -5,6 +5,8 @@ Plain functions of plain values; a missing figure is ``-`` everywhere.
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from bench.metrics import Paired
 
 
@@ -43,3 +45,13 @@ def paired_diff(p: Paired) -> str | None:
         return None
     lo, hi = p.diff_ci95
     return f"{signed_money(p.diff)} [{signed_money(lo)}, {signed_money(hi)}]"
+
+
+def p_value(p: float | None) -> str:
+    """``0.012``; ``<0.001`` below a thousandth. Halves round up from the float's exact
+    value (an exact test gives 0.0625), as the site's ``toFixed(3)`` does."""
+    if p is None:
+        return "-"
+    if p < 0.001:
+        return "<0.001"
+    return str(Decimal(p).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))

@@ -1,6 +1,7 @@
 """What each page needs, as plain JSON-ready dicts (no HTML here).
 
-Per test set: the leaderboard (its rows are the ``leaderboard.json`` rows),
+Per test set: the leaderboard (its rows are the ``leaderboard.json`` rows, ranked
+by the same rule, whose minimum share it records),
 the item list (titles, truth, price band, how badly the field missed it), one
 file per predictor (every answer, its error and colour band, the raw reply,
 the run's provenance, its paired comparison with every other predictor), and
@@ -108,7 +109,7 @@ def leaderboard(group: TestSetRuns, p_slugs: dict[str, str],
     hardest = [{k: listing[k][i] for k in ("id", "title", "category", "truth", "median_error",
                                             "missed_by")} for i in order]
     return {"test_set": group.name, "rows": rows, "items": len(listing["id"]),
-            "hardest": hardest}
+            "hardest": hardest, "min_answered": group.min_answered}
 
 
 def predictor(run: Run, group: TestSetRuns, listing: dict[str, Any],
@@ -122,6 +123,7 @@ def predictor(run: Run, group: TestSetRuns, listing: dict[str, Any],
              for g, t in zip(guess, truth, strict=True)]
     out: dict[str, Any] = {
         "predictor": run.predictor, "slug": p_slugs[run.predictor], "row": run.row,
+        "ranked_count": sum(1 for r in group.runs if r.row.get("ranked")),
         "provenance": run.info,
         "guess": guess, "error": error,
         "band": [_band(g, t) for g, t in zip(guess, truth, strict=True)],

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import breakdown, metrics
+from bench import breakdown, metrics, standing
 from bench.data import Row
 from bench.errors import BenchError
 from bench.reports.collect import Entry, attach_categories, collect
@@ -47,11 +47,14 @@ class TestSetRuns:
     name: str
     runs: list[Run]
     rows: dict[int, Row] | None
+    min_answered: float = standing.MIN_ANSWERED  # the ranking rule the runs were ranked by
 
 
-def load(results_dir: Path, data_dir: Path | None = None) -> list[TestSetRuns]:
-    """Every test set's runs, the fixed benchmark first; BenchError when there are none."""
-    entries = collect(results_dir)
+def load(results_dir: Path, data_dir: Path | None = None, *,
+         min_answered: float = standing.MIN_ANSWERED) -> list[TestSetRuns]:
+    """Every test set's runs, the fixed benchmark first (within one, the ranked runs
+    then the others, as the leaderboard lists them); BenchError when there are none."""
+    entries = collect(results_dir, min_answered=min_answered)
     if not entries:
         raise BenchError("no stored runs: run `bench run` first", results_dir)
     attach_categories(entries, data_dir)
@@ -60,7 +63,7 @@ def load(results_dir: Path, data_dir: Path | None = None) -> list[TestSetRuns]:
     for ts in dict.fromkeys(e.test_set for e in entries):
         group = [e for e in entries if e.test_set == ts]
         rows = finder.for_run(group[0].info)
-        out.append(TestSetRuns(ts, [_run(e) for e in group], rows))
+        out.append(TestSetRuns(ts, [_run(e) for e in group], rows, min_answered))
     return out
 
 
@@ -153,5 +156,6 @@ def _pairs_of(chunk: list[tuple[int, int]]) -> list[metrics.Paired]:
 def _reversed(p: metrics.Paired) -> dict[str, Any]:
     ci = [-p.diff_ci95[1], -p.diff_ci95[0]] if p.diff_ci95 else None
     flipped = metrics.Paired(p.items, p.mae_b, p.mae_a, None if p.diff is None else -p.diff,
-                             (ci[0], ci[1]) if ci else None, p.b_wins, p.a_wins, p.ties)
+                             (ci[0], ci[1]) if ci else None, p.b_wins, p.a_wins, p.ties,
+                             p.p_value)  # two-sided: the same either way round
     return flipped.as_dict()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import standing
 from bench.errors import BenchError
 from bench.fsutil import atomic_write_text
 from bench.site import assets, pages, source
@@ -131,9 +132,11 @@ def _check_output(output: Path) -> None:
                          "--output (or an empty folder)", output)
 
 
-def build(results_dir: Path, output: Path, data_dir: Path | None = None) -> Built:
-    """Write the site of the runs stored under ``results_dir`` into ``output``."""
-    groups = source.load(results_dir, data_dir)
+def build(results_dir: Path, output: Path, data_dir: Path | None = None, *,
+          min_answered: float = standing.MIN_ANSWERED) -> Built:
+    """Write the site of the runs stored under ``results_dir`` into ``output``
+    (ranked as the leaderboard ranks them, with ``min_answered``)."""
+    groups = source.load(results_dir, data_dir, min_answered=min_answered)
     _check_output(output)
     specs = assets.chart_specs()
     bundle = assets.vega_bundle(specs)

@@ -42,6 +42,7 @@ const number = (v) => (v == null ? "-" : v.toFixed(2));
 const cost = (v) => (v == null ? "-" : v > 0 && v < 1 ? "$" + fmt4.format(v) : money(v));
 const perItem = (v) => (v == null ? "-" : v < 0.01 ? "<0.01s" : fmt2.format(v) + "s");
 const interval = (ci) => (ci ? `[${money(ci[0])}, ${money(ci[1])}]` : "-");
+const pValue = (v) => (v == null ? "-" : v < 0.001 ? "<0.001" : v.toFixed(3));
 const pairedText = (p) => (p && p.diff != null && p.diff_ci95
   ? `${signedMoney(p.diff)} [${signedMoney(p.diff_ci95[0])}, ${signedMoney(p.diff_ci95[1])}]`
   : null);
@@ -204,11 +205,15 @@ function tsBase(ts) { return `data/${ts.slug}`; }
 const BOARD_COLUMNS = [
   ["rank", "rank", true], ["predictor", "predictor", false], ["kind", "kind", false],
   ["answered", "answered", true], ["mae", "MAE", true], ["ci", "95% CI", true],
-  ["vs", "vs #1 (95% CI)", true], ["rmsle", "RMSLE", true], ["hit_rate", "hits", true],
+  ["vs", "vs #1 (95% CI)", true], ["p", "p", true], ["holm", "Holm", false],
+  ["rmsle", "RMSLE", true], ["hit_rate", "hits", true],
   ["cost_usd", "cost", true], ["seconds_per_item", "time/item", true],
 ];
 function boardValue(row, key) {
+  if (key === "rank") return row.ranked ? row.rank : null;  // the runs not ranked go last
   if (key === "vs") return row.vs_leader ? row.vs_leader.diff : (row.mae == null ? null : 0);
+  if (key === "p") return row.vs_leader ? row.vs_leader.p_value : null;
+  if (key === "holm") return row.vs_leader ? row.vs_leader.verdict : null;
   if (key === "kind") return KINDS[row.kind] || row.kind;
   if (key === "ci") return row.mae_ci95 ? row.mae_ci95[0] : null;
   return row[key];
@@ -224,14 +229,17 @@ async function leaderboardPage(index) {
   const kind = state.kind || "";
   const shown = sortBy(board.rows.filter((r) => !kind || r.kind === kind), sortKey, boardValue);
   const kinds = [...new Set(board.rows.map((r) => r.kind))].sort();
-  const rows = shown.map((r) => el("tr", { dataset: { predictor: r.predictor } },
-    el("td", { class: "num" }, r.rank),
-    el("td", {}, el("a", { href: link("predictor.html", { ts: ts.name, p: r.predictor }) }, r.predictor)),
+  const rows = shown.map((r) => el("tr", { dataset: { predictor: r.predictor }, class: r.ranked ? null : "unranked" },
+    el("td", { class: "num", title: r.not_ranked }, r.ranked ? r.rank : "not ranked"),
+    el("td", {}, el("a", { href: link("predictor.html", { ts: ts.name, p: r.predictor }) }, r.predictor),
+      statusMark(r)),
     el("td", {}, KINDS[r.kind] || r.kind),
     el("td", { class: "num" }, `${r.answered}/${r.total}`),
     el("td", { class: "num", dataset: { col: "mae", value: r.mae } }, money(r.mae)),
     el("td", { dataset: { col: "mae_ci95" } }, interval(r.mae_ci95)),
     el("td", { dataset: { col: "vs" } }, versus(r, ts)),
+    el("td", { class: "num", dataset: { col: "p" } }, pValue(r.vs_leader && r.vs_leader.p_value)),
+    el("td", { dataset: { col: "holm" } }, (r.vs_leader && r.vs_leader.verdict) || "-"),
     el("td", { class: "num", dataset: { col: "rmsle", value: r.rmsle } }, number(r.rmsle)),
     el("td", { class: "num", dataset: { col: "hit_rate", value: r.hit_rate } }, percent(r.hit_rate)),
     el("td", { class: "num" }, cost(r.cost_usd)),
@@ -247,11 +255,16 @@ async function leaderboardPage(index) {
   main().replaceChildren(
     el("h1", {}, `Leaderboard: ${ts.name}`),
     el("p", { class: "intro" }, "Mean absolute error in dollars (lower is better) over the items each predictor answered, " +
-      "with its 95% bootstrap interval. vs #1: the paired difference with the leader on the items both answered, " +
-      "95% paired bootstrap interval; tied when it includes zero. Hits: error under $40 or under 20% of the price. " +
+      "with its 95% bootstrap interval. vs #1: the paired difference with the leader (the best ranked run) on the items both answered, " +
+      "95% paired bootstrap interval; tied when it includes zero. p: the p-value of a paired sign-flip test of that difference; " +
+      "Holm: the verdict at the 5% level corrected for the number of runs compared with #1. " +
+      "Hits: error under $40 or under 20% of the price. " +
+      `Ranked: runs asked every item that answered at least ${share(board.min_answered)} of them; the others follow, not ranked, ` +
+      "with the reason (partial: asked only part of the test set; incomplete: killed or interrupted; failed: its items kept failing). " +
       "Click a column to sort; a predictor for every item it priced."),
     el("div", { class: "controls" }, filter, el("span", { id: "row-count" }, ` ${shown.length} of ${board.rows.length} runs`)),
     table(sortable(BOARD_COLUMNS, sortKey, (s) => setState({ sort: s })), rows, { id: "leaderboard" }),
+    notRankedList(shown),
     el("p", { class: "controls" }, "Compare ", a, " with ", b, " ", go),
     el("h2", {}, "Mean absolute error"), maeChart,
     el("h2", {}, "By true price"), groupTable(shown, "by_price_band", "price-bands"),
@@ -259,10 +272,23 @@ async function leaderboardPage(index) {
     el("h2", {}, "Products that fool everyone"),
     el("p", {}, "Missed (red band: off by $80 and 40% or more) by the most predictors, then by the largest median error."),
     hardestTable(board.hardest, ts, board.rows.length));
-  const data = shown.filter((r) => r.mae != null).map((r) => ({ predictor: r.predictor, kind: r.kind,
+  const data = shown.filter((r) => r.ranked && r.mae != null).map((r) => ({ predictor: r.predictor, kind: r.kind,
     mae: r.mae, lo: r.mae_ci95 ? r.mae_ci95[0] : r.mae, hi: r.mae_ci95 ? r.mae_ci95[1] : r.mae }));
   const mae = { ...specs.mae, height: { step: 18 } };
   await chart(maeChart, mae, { rows: data });
+}
+
+function share(v) { return v == null ? "the minimum share" : `${+(v * 100).toFixed(4)}%`; }
+
+function statusMark(r) {
+  return r.status && r.status !== "complete" ? [" ", el("strong", { class: "status" }, r.status)] : null;
+}
+
+function notRankedList(rows) {
+  const others = rows.filter((r) => !r.ranked);
+  if (!others.length) return null;
+  return el("div", { id: "not-ranked" }, el("p", {}, `Not ranked (${others.length}):`),
+    el("ul", {}, others.map((r) => el("li", {}, el("code", {}, r.predictor), `: ${r.not_ranked}`))));
 }
 
 function versus(r, ts) {
@@ -370,12 +396,16 @@ async function predictorPage(index) {
   const scatter = chartBox("scatter-chart", JSON.stringify([ts.name, name, state.cat, state.band,
     state.miss, state.none, state.q]));
   const vs = r.vs_leader ? [" · vs #1 ", el("a", { href: link("compare.html", { ts: ts.name, a: name, b: r.vs_leader.leader }) },
-    pairedText(r.vs_leader) || "no shared items"), r.vs_leader.tied ? " (tied)" : ""] : (r.mae != null ? " · the leader" : "");
+    pairedText(r.vs_leader) || "no shared items"), r.vs_leader.tied ? " (tied)" : "",
+    ` · p ${pValue(r.vs_leader.p_value)}`, r.vs_leader.verdict ? ` · Holm: ${r.vs_leader.verdict}` : ""]
+    : (r.mae != null && r.ranked ? " · the leader" : "");
+  const place = r.ranked ? `rank ${r.rank} of ${pred.ranked_count}` : `not ranked (${r.not_ranked})`;
+  const status = r.status && r.status !== "complete" ? ` · ${r.status} run` : "";
   const others = items.predictors.filter((n) => n !== name);
   const other = el("select", { id: "cmp-b", "aria-label": "compare with" }, others.map((n) => el("option", { value: n }, n)));
   main().replaceChildren(
     el("h1", {}, name),
-    el("p", { class: "summary", id: "summary" }, `${KINDS[r.kind] || r.kind} · rank ${r.rank} of ${items.predictors.length} · MAE `,
+    el("p", { class: "summary", id: "summary" }, `${KINDS[r.kind] || r.kind}${status} · ${place} · MAE `,
       el("strong", {}, money(r.mae)), ` ${interval(r.mae_ci95)} · RMSLE ${number(r.rmsle)} · hits ${percent(r.hit_rate)} · ` +
       `answered ${r.answered}/${r.total} · cost ${cost(r.cost_usd)} · time/item ${perItem(r.seconds_per_item)}`, vs),
     el("p", { class: "controls" }, "Compare with ", other, " ",
@@ -494,6 +524,7 @@ async function comparePage(index) {
       el("p", {}, "A − B: ", el("strong", { id: "paired-diff", dataset: p && p.diff != null ? { diff: p.diff, lo: p.diff_ci95[0], hi: p.diff_ci95[1] } : {} },
         p && p.diff != null ? `${signedMoney(p.diff)} per item, 95% paired bootstrap interval [${signedMoney(p.diff_ci95[0])}, ${signedMoney(p.diff_ci95[1])}]` : "-")),
       el("p", { id: "verdict" }, verdict),
+      p && p.p_value != null ? el("p", { id: "p-value" }, `paired sign-flip test of A − B = 0: p ${p.p_value < 0.001 ? "< 0.001" : "= " + pValue(p.p_value)} (one comparison, uncorrected)`) : "",
       p && p.diff != null ? el("p", {}, `closer to the truth: A on ${percent(p.a_wins)} of items, B on ${percent(p.b_wins)}, equal on ${percent(p.ties)}`) : ""),
     el("h2", {}, "One against the other"),
     el("p", { class: "note" }, "Each point an item both answered: A's error across, B's up; below the diagonal B missed by more."),
