@@ -21,7 +21,7 @@ from typing import Any
 from bench import prompts
 from bench.errors import BenchError
 from bench.fsutil import atomic_write_text, read_input
-from bench.types import Example, Product
+from bench.types import MAX_PRICE, Example, Product
 
 MANIFEST_DIR = Path(
     os.environ.get("BENCH_MANIFEST_DIR", Path(__file__).resolve().parent.parent / "datasets")
@@ -181,7 +181,8 @@ def _parse_row(path: Path, number: int, line: str, index: int, need_id: bool,
 
 def read_amount(value: Any, what: str, path: Path, line: int) -> float:
     """A dollar amount from a file (a JSON number, or text such as "$1,234.50"):
-    finite and not negative, else one error naming the file and line."""
+    finite, not negative and at most ``MAX_PRICE``, else one error naming the file
+    and line."""
     if value is None:
         raise BenchError(f"missing {what}", path, line)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -196,6 +197,8 @@ def read_amount(value: Any, what: str, path: Path, line: int) -> float:
         raise BenchError(f"{what} {shown!r} is not a finite number", path, line)
     if amount < 0:
         raise BenchError(f"{what} {shown!r} is negative", path, line)
+    if amount > MAX_PRICE:
+        raise BenchError(f"{what} {shown!r} is above the ${MAX_PRICE:,.0f} limit", path, line)
     return amount
 
 

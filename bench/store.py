@@ -9,7 +9,6 @@ arrives: it is the resume point. The last line for an id wins (so
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import sys
@@ -21,7 +20,7 @@ from typing import Any
 
 from bench.digest import digest
 from bench.records import RunInfo, read_run, run_problem, write_run
-from bench.types import Prediction
+from bench.types import MAX_PRICE, Prediction, price_problem
 
 PREDICTIONS = "predictions.jsonl"
 RUN = "run.json"
@@ -87,8 +86,9 @@ class Record:
                               f"{'text' if types is str else 'a number'} or null")
         for key in ("price", "truth"):
             value = obj.get(key)
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise BadLine(f"\"{key}\" is {value!r}, expected a finite non-negative number")
+            if value is not None and price_problem(value) is not None:
+                raise BadLine(f"\"{key}\" is {value!r}, expected a finite non-negative number "
+                              f"up to {MAX_PRICE:.0f}")
         values = {k: obj.get(k) for k in PREDICTION_FIELDS}
         for key in TEXT:  # informational: any other JSON value is kept as its JSON text
             if values[key] is not None and not isinstance(values[key], str):
@@ -156,6 +156,7 @@ class RunStore:
         except OSError as exc:
             warn(str(self.predictions_path), f"unreadable ({exc.strerror}); run left empty")
             return out
+        bad: list[tuple[int, str]] = []
         with handle:
             for number, raw in enumerate(handle, start=1):
                 if not raw.endswith(b"\n"):
@@ -163,17 +164,24 @@ class RunStore:
                 try:
                     record = Record.from_line(json.loads(raw.decode("utf-8")))
                 except (UnicodeDecodeError, json.JSONDecodeError):
-                    self._bad(number, "not JSON")
+                    bad.append((number, "not JSON"))
                     continue
                 except BadLine as exc:
-                    self._bad(number, str(exc))
+                    bad.append((number, str(exc)))
                     continue
                 out[record.id] = record
+        if bad:
+            self._bad(bad)
         return out
 
-    def _bad(self, number: int, why: str) -> None:
+    def _bad(self, bad: list[tuple[int, str]]) -> None:
+        """One warning per file, naming the first bad line (and how many there are)."""
+        number, why = bad[0]
+        skipped = ("line skipped (its item counts as not asked" if len(bad) == 1 else
+                   f"{len(bad)} such lines skipped, this the first (their items count as "
+                   "not asked")
         warn(f"{self.predictions_path}:{number}",
-             f"{why}; line skipped (its item counts as not asked: `bench run` asks it again)")
+             f"{why}; {skipped}: `bench run` asks {'it' if len(bad) == 1 else 'them'} again)")
 
     def run_info(self) -> RunInfo | None:
         """The run's record; None when run.json is missing or damaged."""

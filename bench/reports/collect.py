@@ -8,6 +8,7 @@ paired with that test set's leader on the items both answered.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +157,11 @@ def collect(results_dir: Path, test_set: str | None = None) -> list[Entry]:
         scores = metrics.score(truth, answers)
         scores = metrics.Scores(**{**scores.__dict__, "total": total,
                                    "coverage": scores.answered / total if total else 0.0})
+        odd = [k for k, v in scores.__dict__.items() if isinstance(v, float) and
+               not math.isfinite(v)]
+        if odd:  # one odd run never breaks the board: it is left out, said once
+            warn(str(store.dir), f"{', '.join(odd)} not a finite number; run left out")
+            continue
         entries.append(Entry(labels[(ts, name, pkey)], ts, info.kind or "custom", store, info,
                              records, scores, status=run_status(info, len(records), total),
                              name=name))

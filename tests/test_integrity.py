@@ -1,0 +1,246 @@
+"""Nothing a file, a value or a predictor can do breaks the board (#21): odd values
+are no answers with their reason (4), one odd run never stops the board (4), a
+damaged cache is one line (5), unique temp names (9), the site switched whole (10),
+never a write or delete through a symbolic link (3), the test set is what it says
+it is (1, 2). Real files, real runs through the runner and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from bench import prompts, runner
+from bench.cli import main
+from bench.data import load_test_set
+from bench.errors import BenchError
+from bench.functions import NotebookFunction
+from bench.metrics import Paired
+from bench.store import RunStore
+from bench.types import MAX_PRICE, Prediction, Product
+from tests.conftest import ROOT
+
+
+class Fixed:
+    """A batch predictor answering ``value`` (through ``Prediction.of``) for every item."""
+
+    def __init__(self, name: str, value: object, tag: str = ""):
+        self.name = name
+        self.value = value
+        self.tag = tag
+
+    def predict(self, products: Sequence[Product]) -> list[Prediction]:
+        return [Prediction.of(self.value) for _ in products]
+
+    def fingerprint(self) -> dict[str, object]:
+        return {"value": repr(self.value), "tag": self.tag}
+
+
+def _run(predictor, test_set, results: Path, params: dict[str, str] | None = None):
+    return runner.run_predictor(predictor, test_set, results, spec=predictor.name,
+                                params=params, progress=False)
+
+
+def _errors(store: RunStore) -> set[str | None]:
+    return {r.error for r in store.records().values()}
+
+
+# -- 4: a value that cannot be scored is no answer with its reason ----------------
+
+
+@pytest.mark.parametrize("value", [1e308, MAX_PRICE * 1.5, 10**400,
+                                   prompts.parse_price("9" * 308)],
+                         ids=["1e308", "1.5 million", "int 10**400", "a reply of 308 nines"])
+def test_a_huge_price_is_no_answer_with_its_reason(value, tmp_path, synthetic_test_set):
+    result = _run(Fixed("huge", value), synthetic_test_set, tmp_path)
+    assert result.scores.answered == 0 and result.scores.mae is None
+    (error,) = _errors(result.store)
+    assert "above the $1,000,000 limit" in error
+
+
+def test_the_limit_itself_is_a_price(tmp_path, synthetic_test_set):
+    result = _run(Fixed("top", MAX_PRICE), synthetic_test_set, tmp_path)
+    assert result.scores.answered == len(synthetic_test_set)
+    assert math.isfinite(result.scores.mae)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_true_or_false_is_no_guess(value, tmp_path, synthetic_test_set):
+    fn = NotebookFunction(lambda product: value, name=f"says-{value}")
+    result = _run(fn, synthetic_test_set, tmp_path)
+    assert result.scores.answered == 0
+    assert _errors(result.store) == {f"returned {value}, not a price"}
+    assert Prediction.of(value).price is None
+
+
+def test_a_huge_truth_in_a_test_file_names_file_and_line(tmp_path, synthetic_test_set):
+    lines = Path(synthetic_test_set.source).read_text().splitlines()
+    row = json.loads(lines[3])
+    lines[3] = json.dumps({**row, "price": 1e308})
+    path = tmp_path / "huge.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(BenchError, match=r"above the \$1,000,000 limit") as info:
+        load_test_set(test_file=path)
+    assert str(info.value).startswith(f"{path}:4: ")
+
+
+def _old_huge_run(results: Path, test_set) -> RunStore:
+    """A run stored by an older version that scored 1e308: answers and an infinite MAE."""
+    store = _run(Fixed("old-huge", 12.0), test_set, results).store
+    lines = [json.loads(x) for x in store.predictions_path.read_text().splitlines()]
+    store.predictions_path.write_text("".join(json.dumps({**x, "price": 1e308}) + "\n"
+                                              for x in lines))
+    info = json.loads(store.run_path.read_text())
+    info["metrics"]["mae"] = math.inf
+    store.run_path.write_text(json.dumps(info))
+    return store
+
+
+def test_one_odd_run_never_stops_the_board(tmp_path, synthetic_test_set, capsys):
+    results = tmp_path / "results"
+    good = _run(Fixed("good", 30.0), synthetic_test_set, results).store
+    odd = _old_huge_run(results, synthetic_test_set)
+    # a parameter with a non-UTF-8 byte, stored by an older version
+    bad_text = _run(Fixed("bytes", 20.0), synthetic_test_set, results).store
+    info = json.loads(bad_text.run_path.read_text())
+    info["params"] = {"tag": "a\udcff"}
+    bad_text.run_path.write_text(json.dumps(info))
+    # two runs whose parameters are 5,000 characters long (file names too long)
+    for letter in "ab":
+        _run(Fixed("long", 40.0, tag=letter * 5000), synthetic_test_set, results,
+             params={"tag": letter * 5000})
+    capsys.readouterr()
+
+    assert main(["leaderboard", "--results-dir", str(results)]) == 0
+    captured = capsys.readouterr()
+    rows = json.loads((results / "leaderboard.json").read_text())["rows"]
+    names = [r["predictor"].split(" (")[0] for r in rows]
+    assert sorted(names) == ["good", "long", "long"]
+    assert all(math.isfinite(r["mae"]) for r in rows)
+    assert str(odd.run_path) in captured.err and str(bad_text.run_path) in captured.err
+    assert "File name too long" in captured.err
+    assert "good" in (results / "LEADERBOARD.md").read_text()
+    assert good.dir.name in {r["run_dir"].split("/")[-1] for r in rows}
+    for line in captured.err.splitlines():
+        assert line.startswith("warning: ")
+
+    assert main(["site", "--results-dir", str(results)]) == 0
+    board = (results / "site" / "data" / synthetic_test_set.name / "leaderboard.js").read_text()
+    assert "good" in board and "old-huge" not in board
+
+
+def test_a_stored_huge_price_is_skipped_with_one_line(tmp_path, synthetic_test_set, capsys):
+    odd = _old_huge_run(tmp_path, synthetic_test_set)
+    capsys.readouterr()
+    assert odd.records() == {}
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{odd.predictions_path}:1:" in err
+    assert f"{len(synthetic_test_set)} such lines skipped" in err
+
+
+def test_a_non_utf8_parameter_is_one_line(tmp_path, synthetic_test_set, capsys):
+    argv = ["run", "slow-pricer", "--param", "delay=0\udcff", "--test",
+            synthetic_test_set.source, "--results-dir", str(tmp_path)]
+    import tests.plugins.toy_predictors  # noqa: F401  (registers slow-pricer)
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not UTF-8 text" in err and "delay" in err
+    assert not list(tmp_path.rglob("run.json"))
+
+
+def test_an_interval_that_is_not_a_number_is_no_verdict():
+    nan = Paired(10, math.inf, math.inf, math.nan, (math.nan, math.nan), 0.1, 0.1, 0.8)
+    assert nan.tied  # never "excludes 0"
+    assert not Paired(10, 2.0, 1.0, 1.0, (0.5, 1.5), 0.1, 0.8, 0.1).tied
+
+
+# -- 9: every atomic write has a unique temp name ------------------------------
+
+
+def test_a_leftover_fixed_temp_name_never_blocks_the_charts(tmp_path, synthetic_test_set):
+    """Two `bench leaderboard` at once clashed on `mae.png.tmp`: any name another
+    writer holds (here, a folder by that name) must not matter."""
+    _run(Fixed("good", 30.0), synthetic_test_set, tmp_path)
+    charts = tmp_path / "charts" / synthetic_test_set.name
+    charts.mkdir(parents=True)
+    for name in ("mae.png.tmp", "good-scatter.png.tmp", "good-running.png.tmp"):
+        (charts / name).mkdir()
+    assert main(["leaderboard", "--results-dir", str(tmp_path)]) == 0
+    assert (charts / "mae.png").read_bytes().startswith(b"\x89PNG")
+    assert (charts / "good-scatter.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_two_leaderboards_at_once_both_succeed(tmp_path, synthetic_test_set):
+    for name, value in (("a", 30.0), ("b", 50.0)):
+        _run(Fixed(name, value), synthetic_test_set, tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "bench", "leaderboard", "--results-dir", str(tmp_path)]
+    for _ in range(2):
+        shutil.rmtree(tmp_path / "charts", ignore_errors=True)  # both draw every chart
+        procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [p.communicate(timeout=300) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outs
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+
+# -- 5: a damaged response cache is one line; the run goes on without it -----------
+
+
+def _damaged_cache(kind: str, folder: Path) -> Path:
+    from bench.cache import ResponseCache
+
+    path = folder / "responses.sqlite"
+    folder.mkdir(parents=True, exist_ok=True)
+    if kind == "folder":
+        (path / "inside").mkdir(parents=True)
+        return path
+    cache = ResponseCache(path)
+    for i in range(300):
+        cache.put({"predictor": "openai", "i": i}, {"text": "x" * 200})
+    cache.close()
+    data = path.read_bytes()
+    if kind == "truncated":
+        path.write_bytes(data[: len(data) // 3])
+    else:  # corrupted: the header and the first pages overwritten
+        path.write_bytes(b"\x13" * 9000 + data[9000:])
+    return path
+
+
+@pytest.mark.parametrize("kind", ["truncated", "corrupted", "folder"])
+def test_a_damaged_cache_is_one_line_and_clear_always_works(kind, tmp_path, monkeypatch,
+                                                            capsys, synthetic_test_set):
+    from tests.conftest import run_cli
+    from tests.fake_llm_server import FakeLLMServer
+
+    cache_dir = tmp_path / "cache"
+    path = _damaged_cache(kind, cache_dir)
+    with FakeLLMServer() as server:
+        env = {"OPENAI_BASE_URL": server.openai_url, "OPENAI_API_KEY": "sk-test-x",
+               "BENCH_CACHE_DIR": str(cache_dir)}
+        done = run_cli("run", "openai", "--test", synthetic_test_set.source, "--limit", "4",
+                       "--results-dir", str(tmp_path / "results"), "--quiet", env=env,
+                       timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "4/4" in done.stdout
+    warnings = [line for line in done.stderr.splitlines() if "damaged response cache" in line]
+    assert len(warnings) == 1 and str(path) in warnings[0]
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(cache_dir))
+    capsys.readouterr()
+    assert main(["cache", "info"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err and "bench cache clear" in err
+    assert main(["cache", "clear"]) == 0
+    assert "removed the damaged response cache" in capsys.readouterr().out
+    assert not path.exists()
+    assert main(["cache", "info"]) == 0
+    assert "0 responses" in capsys.readouterr().out
