@@ -244,3 +244,113 @@ def test_a_damaged_cache_is_one_line_and_clear_always_works(kind, tmp_path, monk
     assert not path.exists()
     assert main(["cache", "info"]) == 0
     assert "0 responses" in capsys.readouterr().out
+
+
+# -- 1: the benchmark is what it says it is -----------------------------------------
+
+
+def _copy_rows(data_dir: Path) -> list[dict]:
+    return [json.loads(x) for x in (data_dir / "test.jsonl").read_text().splitlines()]
+
+
+def _write(folder: Path, rows: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_a_price_leaked_into_the_texts_is_refused(tmp_path, data_dir, capsys):
+    """Ids and prices kept, each description given its own price: not the benchmark."""
+    rows = _copy_rows(data_dir)
+    for r in rows[3:]:
+        head, _, price_line = r["text"].rpartition("\n\nPrice is $")
+        r["text"] = f"{head} (it sells for ${r['price']:.2f})\n\nPrice is ${price_line}"
+    folder = _write(tmp_path / "leaky", rows)
+    with pytest.raises(BenchError, match="do not match the manifest") as info:
+        load_test_set(folder)
+    assert str(info.value).startswith(f"{folder / 'test.jsonl'}:4: ")
+    assert "row id 3 differs (its text or price)" in str(info.value)
+    import tests.plugins.toy_predictors  # noqa: F401  (registers slow-pricer)
+
+    assert main(["run", "slow-pricer", "--param", "delay=0", "--data-dir", str(folder),
+                 "--results-dir", str(tmp_path / "results"), "--limit", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{folder / 'test.jsonl'}:4:" in err
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("field", ["category", "details", "title"])
+def test_an_edited_extra_field_is_refused(field, tmp_path, data_dir):
+    rows = _copy_rows(data_dir)
+    rows[17][field] = json.dumps({"Price": "$1"}) if field == "details" else "Edited"
+    folder = _write(tmp_path / field, rows)
+    with pytest.raises(BenchError, match="row id 17 differs") as info:
+        load_test_set(folder)
+    assert info.value.line == 18 and "title, category or details" in str(info.value)
+
+
+def test_rows_without_extra_fields_are_the_same_benchmark(tmp_path, data_dir):
+    """The hub's rows carry text and price only: a data folder like them is accepted,
+    with the same identity as the full one."""
+    rows = [{"id": r["id"], "text": r["text"], "price": r["price"]}
+            for r in _copy_rows(data_dir)]
+    bare = load_test_set(_write(tmp_path / "bare", rows))
+    full = load_test_set(data_dir)
+    assert bare.fingerprint == full.fingerprint
+    assert [p.prompt for p in bare.products()] == [p.prompt for p in full.products()]
+
+
+def test_hub_rows_with_an_edited_text_are_refused_naming_the_row(tmp_path, data_dir,
+                                                                  monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bench import data
+    from tests.fake_hub import FakeHub
+
+    spec = data.manifest("pricer-test")
+    rows = _copy_rows(data_dir)
+    rows[42]["text"] = rows[42]["text"].replace("\n\nPrice is $", " Worth $12.\n\nPrice is $")
+    parquet = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"text": [r["text"] for r in rows],
+                             "price": [r["price"] for r in rows]}), parquet)
+    key = f"datasets/{spec['repo_id']}/resolve/{spec['revision']}/{spec['files'][0]}"
+    with FakeHub({key: parquet}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        with pytest.raises(BenchError, match="row 42 differs"):
+            data.load_test_set()
+
+
+# -- 2: a --test file's identity is its content -------------------------------------
+
+
+def test_two_test_files_with_one_name_and_the_same_prices_are_two_test_sets(
+        tmp_path, synthetic_test_set):
+    import tests.plugins.toy_predictors  # noqa: F401  (registers slow-pricer)
+    from bench import registry
+
+    original = Path(synthetic_test_set.source).read_text().splitlines()
+    first, second = tmp_path / "a" / "mine.jsonl", tmp_path / "b" / "mine.jsonl"
+    for path, extra in ((first, ""), (second, " Deluxe Edition")):
+        path.parent.mkdir()
+        lines = []
+        for line in original:
+            row = json.loads(line)
+            title = row["title"]
+            row["text"] = row["text"].replace(title, title + extra, 1)
+            lines.append(json.dumps(row))
+        path.write_text("\n".join(lines) + "\n")
+    a, b = load_test_set(test_file=first), load_test_set(test_file=second)
+    assert a.truth() == b.truth() and [r.id for r in a.rows] == [r.id for r in b.rows]
+    assert a.name != b.name and a.fingerprint != b.fingerprint
+
+    def run(test_set):
+        predictor = registry.build("slow-pricer", {"delay": "0"})
+        return runner.run_predictor(predictor, test_set, tmp_path / "results",
+                                    spec="slow-pricer", params={"delay": "0"}, progress=False)
+
+    ra, rb = run(a), run(b)
+    assert rb.predicted == len(b) and ra.store.dir != rb.store.dir
+    guesses_a = {i: r.price for i, r in ra.store.records().items()}
+    guesses_b = {i: r.price for i, r in rb.store.records().items()}
+    assert all(guesses_b[i] == guesses_a[i] + len(" Deluxe Edition") for i in guesses_a)
