@@ -22,7 +22,8 @@ from typing import IO, Any
 from bench.errors import BenchError
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's umask (read without changing it for good)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -60,7 +61,7 @@ def atomic_write(path: Path, fill: Callable[[IO[bytes], str], object], *,
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp makes 0600; published files are readable
-        os.chmod(tmp, 0o666 & ~_umask() if mode is None else mode)
+        os.chmod(tmp, 0o666 & ~umask() if mode is None else mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -94,6 +94,7 @@ def run_predictor(
     started = time.perf_counter()
     fingerprint = fingerprint_of(predictor, spec)
     store = RunStore.for_run(results_dir, test_set.name, predictor.name, fingerprint)
+    store.refuse_links()  # nothing read or written through a symbolic link in the results
     products = test_set.products()[: limit if limit is not None else None]
     truth = test_set.truth()
 

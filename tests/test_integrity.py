@@ -354,3 +354,162 @@ def test_two_test_files_with_one_name_and_the_same_prices_are_two_test_sets(
     guesses_a = {i: r.price for i, r in ra.store.records().items()}
     guesses_b = {i: r.price for i, r in rb.store.records().items()}
     assert all(guesses_b[i] == guesses_a[i] + len(" Deluxe Edition") for i in guesses_a)
+
+
+# -- 3: never outside its folder, never through a link -------------------------------
+
+
+def _user_folder(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    mine = tmp_path / "my-documents"
+    mine.mkdir()
+    files = {"thesis.txt": b"four years of work\n", "old.js": b"keep me\n"}
+    for name, body in files.items():
+        (mine / name).write_bytes(body)
+    return mine, files
+
+
+def _unchanged(folder: Path, files: dict[str, bytes]) -> bool:
+    return {p.name: p.read_bytes() for p in folder.iterdir()} == files
+
+
+def test_the_site_never_deletes_through_a_linked_data_folder(tmp_path, synthetic_test_set,
+                                                             monkeypatch):
+    from tests.conftest import SESSION_CACHE
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(SESSION_CACHE))  # the Vega bundle, once
+    results = tmp_path / "results"
+    _run(Fixed("good", 30.0), synthetic_test_set, results)
+    site = results / "site"
+    assert main(["site", "--results-dir", str(results)]) == 0
+    mine, files = _user_folder(tmp_path)
+    import shutil as sh
+
+    sh.rmtree(site / "data")
+    (site / "data").symlink_to(mine, target_is_directory=True)
+    assert main(["site", "--results-dir", str(results)]) == 0
+    assert _unchanged(mine, files)
+    assert not (site / "data").is_symlink() and (site / "data" / "index.js").is_file()
+
+
+def test_a_linked_site_output_is_refused(tmp_path, synthetic_test_set, capsys):
+    results = tmp_path / "results"
+    _run(Fixed("good", 30.0), synthetic_test_set, results)
+    mine, files = _user_folder(tmp_path)
+    (results / "site").symlink_to(mine, target_is_directory=True)
+    capsys.readouterr()
+    assert main(["site", "--results-dir", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "symbolic link" in err and str(results / "site") in err
+    assert _unchanged(mine, files)
+
+
+def test_a_run_folder_that_is_a_link_is_refused(tmp_path, synthetic_test_set, capsys):
+    import tests.plugins.toy_predictors  # noqa: F401  (registers slow-pricer)
+
+    results = tmp_path / "results"
+    argv = ["run", "slow-pricer", "--param", "delay=0", "--test", synthetic_test_set.source,
+            "--results-dir", str(results)]
+    assert main([*argv, "--limit", "3"]) == 0
+    (run_dir,) = results.glob("*/slow-pricer-*")
+    mine = tmp_path / "elsewhere"
+    run_dir.rename(mine)
+    run_dir.symlink_to(mine, target_is_directory=True)
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "symbolic link" in err and str(run_dir) in err
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+
+
+def test_predictions_that_link_to_a_user_file_are_never_written_through(
+        tmp_path, synthetic_test_set, capsys):
+    import tests.plugins.toy_predictors  # noqa: F401  (registers slow-pricer)
+
+    results = tmp_path / "results"
+    argv = ["run", "slow-pricer", "--param", "delay=0", "--test", synthetic_test_set.source,
+            "--results-dir", str(results)]
+    assert main([*argv, "--limit", "3"]) == 0
+    (predictions,) = results.glob("*/slow-pricer-*/predictions.jsonl")
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"line one\nthe last line, no newline")  # looks like a torn line
+    predictions.unlink()
+    predictions.symlink_to(notes)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "symbolic link" in err and str(predictions) in err
+    assert notes.read_bytes() == b"line one\nthe last line, no newline"
+
+
+@pytest.mark.parametrize("link", ["LEADERBOARD.md", "charts"])
+def test_the_leaderboard_never_writes_through_a_link(link, tmp_path, synthetic_test_set,
+                                                     capsys):
+    results = tmp_path / "results"
+    _run(Fixed("good", 30.0), synthetic_test_set, results)
+    mine, files = _user_folder(tmp_path)
+    if link == "charts":
+        (results / "charts").symlink_to(mine, target_is_directory=True)
+        target = mine
+    else:
+        (results / link).symlink_to(mine / "thesis.txt")
+        target = mine
+    capsys.readouterr()
+    assert main(["leaderboard", "--results-dir", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "symbolic link" in err
+    assert _unchanged(target, files)
+
+
+# -- 10: the site is written beside the old one and switched whole -------------------
+
+
+def _site_snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_an_interrupted_site_build_leaves_the_old_site_whole(tmp_path, synthetic_test_set,
+                                                             monkeypatch):
+    from bench.site import pages
+    from bench.site.writer import build
+    from tests.conftest import SESSION_CACHE
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(SESSION_CACHE))  # the Vega bundle, once
+    results, site = tmp_path / "results", tmp_path / "results" / "site"
+    for name, value in (("a", 30.0), ("b", 50.0)):
+        _run(Fixed(name, value), synthetic_test_set, results)
+    build(results, site)
+    (site / "CNAME").write_text("prices.example.org\n")  # not the site's: carried over
+    before = _site_snapshot(site)
+    _run(Fixed("c", 70.0), synthetic_test_set, results)
+
+    real, calls = pages.predictor, []
+
+    def interrupted(*args, **kwargs):  # Ctrl-C on the second predictor page
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pages, "predictor", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build(results, site)
+    assert _site_snapshot(site) == before  # nothing half-updated
+    assert sorted(p.name for p in site.parent.iterdir() if p.name.startswith(".site")) == []
+
+    # A build killed outright leaves its sibling folder: the next build removes it.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    leftover = site.parent / f".site.building-{dead}-x1y2"
+    (leftover / "data").mkdir(parents=True)
+    (leftover / "data" / "index.js").write_text("half")
+    monkeypatch.setattr(pages, "predictor", real)
+    done = build(results, site)
+    assert not leftover.exists()
+    after = _site_snapshot(site)
+    assert after["CNAME"] == b"prices.example.org\n"
+    assert any(rel.endswith("/p/c.js") for rel in after)
+    assert done.written < len(done.files)  # unchanged files were not rewritten
+    assert all(after[rel] == body for rel, body in before.items()
+               if rel.startswith("assets/"))

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from bench import kinds
-from bench.fsutil import atomic_write
+from bench.fsutil import atomic_write, no_links
 from bench.metrics import Scores, band
 from bench.reports.layout import (
     CHARTS_DIR,
@@ -366,6 +366,8 @@ def draw_all(results_dir: Path, entries: Sequence[Entry], *, workers: int | None
         if bars:
             out.mae[ts] = mae_chart(results_dir, ts)
             jobs.append(Chart("mae", out.mae[ts], (ts, bars)))
+    for job in jobs:  # refused before anything is drawn: never through a link
+        no_links(results_dir, job.path)
     todo = [job for job in jobs if not job.current()]
     out.drawn, out.skipped = len(todo), len(jobs) - len(todo)
     failed = {job.path for job, problem in zip(todo, _render_all(todo, workers), strict=True)
@@ -378,7 +380,7 @@ def draw_all(results_dir: Path, entries: Sequence[Entry], *, workers: int | None
     keep = {job.path for job in jobs} - failed
     for ts in dict.fromkeys(e.test_set for e in entries):
         for old in sorted(chart_dir(results_dir, ts).glob("*.png")):
-            if old not in keep:
+            if old not in keep and not old.is_symlink():  # a link is left alone
                 old.unlink()
                 out.removed += 1
     return out
