@@ -39,7 +39,11 @@ def no_links(root: Path, path: Path) -> None:
     probe = root
     for part in parts:
         probe = probe / part
-        if probe.is_symlink():
+        try:
+            mode = os.lstat(probe).st_mode
+        except OSError:  # missing (so is all below it), or a name no file can have
+            return
+        if stat.S_ISLNK(mode):
             raise BenchError("is a symbolic link: refusing to write or delete through it "
                              "(remove the link, or point the command at the real folder)",
                              probe)

@@ -232,8 +232,8 @@ def _valid(prediction: Any, what: str, fail: Callable[..., None]) -> bool:
         fail(f"{what} has price {price!r}: a number or None")
         return False
     if price_problem(price) is not None:
-        fail(f"{what} has price {price!r}: a finite number from 0 to {MAX_PRICE:,.0f}, "
-             "or None with an error")
+        fail(f"{what} has price {price!r}: a finite number >= 0 (at most "
+             f"{MAX_PRICE:,.0f}), or None with an error")
         return False
     return True
 
