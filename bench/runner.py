@@ -270,9 +270,15 @@ def _clean(prediction: Any) -> Prediction:
 
 
 def _storable_texts(prediction: Prediction) -> Prediction:
-    """``raw`` and ``error`` as text a file can hold: a lone surrogate (undecodable
-    bytes) is kept as its escape, never a write that fails."""
-    changed = {}
+    """The informational fields as a file can hold them faithfully: ``raw`` and
+    ``error`` with a lone surrogate (undecodable bytes) kept as its escape, never a
+    write that fails; a count, time or cost that is not a finite number dropped."""
+    changed: dict[str, Any] = {}
+    for name in ("latency_s", "input_tokens", "output_tokens", "cost_usd"):
+        value = getattr(prediction, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or price_problem(abs(value)) is not None):
+            changed[name] = None  # not finite, or beyond any sane count, time or cost
     for name in ("raw", "error"):
         value = getattr(prediction, name)
         if isinstance(value, str):

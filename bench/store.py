@@ -9,6 +9,7 @@ arrives: it is the resume point. The last line for an id wins (so
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -92,10 +93,20 @@ class Record:
                 raise BadLine(f"\"{key}\" is {value!r}, expected a finite non-negative number "
                               f"up to {MAX_PRICE:.0f}")
         values = {k: obj.get(k) for k in PREDICTION_FIELDS}
+        for key in ("latency_s", "input_tokens", "output_tokens", "cost_usd"):
+            if values[key] is not None and not _finite(values[key]):
+                values[key] = None  # informational: NaN / Infinity is no figure to show
         for key in TEXT:  # informational: any other JSON value is kept as its JSON text
             if values[key] is not None and not isinstance(values[key], str):
                 values[key] = json.dumps(values[key], ensure_ascii=False)
         return cls(item, obj.get("truth"), Prediction(**values))
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 class BadLine(ValueError):

@@ -513,3 +513,27 @@ def test_an_interrupted_site_build_leaves_the_old_site_whole(tmp_path, synthetic
     assert done.written < len(done.files)  # unchanged files were not rewritten
     assert all(after[rel] == body for rel, body in before.items()
                if rel.startswith("assets/"))
+
+
+class Odd:
+    """Answers $10 with a time and a cost that are not finite numbers."""
+
+    name = "odd-extras"
+
+    def predict(self, products: Sequence[Product]) -> list[Prediction]:
+        return [Prediction(price=10.0, latency_s=math.nan, cost_usd=math.inf,
+                           input_tokens=10**400) for _ in products]
+
+
+def test_a_time_or_cost_that_is_no_number_keeps_the_answer_not_the_figure(
+        tmp_path, synthetic_test_set, monkeypatch):
+    from tests.conftest import SESSION_CACHE
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(SESSION_CACHE))  # the Vega bundle, once
+    result = _run(Odd(), synthetic_test_set, tmp_path)
+    records = result.store.records()
+    assert {r.price for r in records.values()} == {10.0}
+    assert {(r.prediction.latency_s, r.prediction.cost_usd, r.prediction.input_tokens)
+            for r in records.values()} == {(None, None, None)}
+    assert main(["leaderboard", "--no-charts", "--results-dir", str(tmp_path)]) == 0
+    assert main(["site", "--results-dir", str(tmp_path)]) == 0
