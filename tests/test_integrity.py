@@ -537,3 +537,21 @@ def test_a_time_or_cost_that_is_no_number_keeps_the_answer_not_the_figure(
             for r in records.values()} == {(None, None, None)}
     assert main(["leaderboard", "--no-charts", "--results-dir", str(tmp_path)]) == 0
     assert main(["site", "--results-dir", str(tmp_path)]) == 0
+
+
+def test_the_site_switches_by_renames_where_there_is_no_atomic_exchange(
+        tmp_path, synthetic_test_set, monkeypatch):
+    """A system without renameat2 (macOS, old kernels): two renames, the same result."""
+    from bench.site import writer
+    from tests.conftest import SESSION_CACHE
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(SESSION_CACHE))  # the Vega bundle, once
+    monkeypatch.setattr(writer, "_exchange", lambda a, b: False)
+    results, site = tmp_path / "results", tmp_path / "out" / "site"
+    _run(Fixed("a", 30.0), synthetic_test_set, results)
+    writer.build(results, site)
+    _run(Fixed("b", 50.0), synthetic_test_set, results)
+    done = writer.build(results, site)
+    assert done.runs == 2 and any(p.name == "b.js" for p in done.files)
+    assert all(p.is_file() for p in done.files)
+    assert sorted(p.name for p in site.parent.iterdir()) == ["site"]

@@ -172,9 +172,12 @@ def _sibling(output: Path, what: str) -> Path:
 
 def _remove_leftovers(output: Path) -> None:
     """Sibling folders of builds that were killed (their process is gone)."""
-    for what in (BUILDING, OLD):
-        for path in output.parent.glob(f".{output.name}.{what}-*"):
-            pid = path.name[len(f".{output.name}.{what}-"):].split("-")[0]
+    for path in output.parent.iterdir():
+        for what in (BUILDING, OLD):
+            prefix = f".{output.name}.{what}-"
+            if not path.name.startswith(prefix):
+                continue
+            pid = path.name[len(prefix):].split("-")[0]
             if pid.isdigit() and not _alive(int(pid)) and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
 
@@ -222,8 +225,10 @@ def _switch(staging: Path, output: Path) -> None:
     else:
         raise BenchError("could not switch the new site in (another build keeps replacing "
                          "it?)", output)
-    for trash in output.parent.glob(f".{output.name}.{OLD}-{os.getpid()}-*"):
-        shutil.rmtree(trash, ignore_errors=True)
+    mine = f".{output.name}.{OLD}-{os.getpid()}-"
+    for trash in output.parent.iterdir():
+        if trash.name.startswith(mine) and not trash.is_symlink():
+            shutil.rmtree(trash, ignore_errors=True)
 
 
 def _check_output(output: Path) -> None:
