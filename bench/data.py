@@ -314,9 +314,9 @@ def _verified(spec: dict[str, Any], rows: list[Row], source: str) -> TestSet:
     checks = [("text_price", _core, "its text or price")]
     if extras:
         checks.append(("extras", _extras, "its title, category or details"))
-    for key, part, what in checks:
-        expected = digests.get(key) or []
-        for index, row in enumerate(rows):
+    for index, row in enumerate(rows):  # the first row that differs, in file order
+        for key, part, what in checks:
+            expected = digests.get(key) or []
             if index >= len(expected) or row_digest(part(row)) != expected[index]:
                 _differs(spec, source, row, what)
     extras_fp = _hash(_extras(r) for r in rows)
