@@ -126,8 +126,7 @@ class TestRows:
             if key not in self._loaded:
                 self._loaded[key] = _load(*key)
             test_set = self._loaded[key]
-            if test_set is not None and test_set.name == name \
-                    and (not wanted or test_set.fingerprint == wanted):
+            if test_set is not None and test_set.name == name and test_set.known_as(wanted):
                 return {r.id: r for r in test_set.rows}
         return None
 

@@ -544,7 +544,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
             print(f"  {name}: {len(mine)} ({_size(mine):,} bytes)")
     else:
         removed = ctx.responses.clear(args.predictor)
-        print(f"removed {removed} cached responses")
+        if removed < 0:
+            print(f"removed the damaged response cache {ctx.responses.path} "
+                  f"({ctx.responses.damaged})")
+        else:
+            print(f"removed {removed} cached responses")
     return 0
 
 

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import hub, prompts
+from bench.digest import canonical_json
 from bench.errors import BenchError
 from bench.fsutil import atomic_write_text, read_input
-from bench.types import Example, Product
+from bench.types import MAX_PRICE, Example, Product, price_problem
 
 
 def _manifest_dir() -> Path:
@@ -52,6 +53,12 @@ class Row:
     title: str | None = None
     category: str | None = None
     details: dict[str, Any] | None = None
+    line: int | None = field(default=None, compare=False, repr=False)  # in its file
+
+    @property
+    def has_extras(self) -> bool:
+        """Does it carry fields the hub's rows do not (title, category, details)?"""
+        return (self.title, self.category, self.details) != (None, None, None)
 
     def product(self) -> Product:
         desc = prompts.description(self.text)
@@ -85,6 +92,13 @@ class TestSet:
     def truth(self) -> dict[int, float]:
         return {r.id: r.price for r in self.rows}
 
+    def known_as(self, fingerprint: str | None) -> bool:
+        """Is ``fingerprint`` (a run's record of its data) this test set? The fixed
+        benchmark also answers to the fingerprints its manifest had before (of the same
+        ids and prices: runs stored by older versions keep their rows)."""
+        previous = (self.manifest or {}).get("previous_fingerprints") or []
+        return not fingerprint or fingerprint == self.fingerprint or fingerprint in previous
+
     def row(self, item_id: int) -> Row | None:
         return self._by_id.get(item_id)
 
@@ -92,12 +106,44 @@ class TestSet:
         return len(self.rows)
 
 
-def fingerprint(rows: Iterable[Row]) -> str:
-    """sha256 over ``id<TAB>price`` lines, the price as a figure rounded to cents."""
+def _core(row: Row) -> bytes:
+    """What both sources carry: the id, the whole text, the price as a figure in cents."""
+    return canonical_json([row.id, row.text, f"{row.price:.2f}"]).encode()
+
+
+def _extras(row: Row) -> bytes:
+    """What a data folder adds: the title, category and details (as parsed)."""
+    return canonical_json([row.id, row.title, row.category, row.details]).encode()
+
+
+def _hash(parts: Iterable[bytes]) -> str:
     digest = hashlib.sha256()
-    for row in rows:
-        digest.update(f"{row.id}\t{row.price:.2f}\n".encode())
+    for part in parts:
+        digest.update(part + b"\n")
     return "sha256:" + digest.hexdigest()
+
+
+def fingerprint(rows: Iterable[Row]) -> str:
+    """sha256 of everything in the rows a predictor is shown, and of the truth: per
+    row the id, the text (the prompt, title and description are cut from it), the
+    price as a figure in cents, and the title, category and details when present."""
+    return _hash(_core(r) + (b"\t" + _extras(r) if r.has_extras else b"") for r in rows)
+
+
+def row_digest(part: bytes) -> str:
+    """A row's short digest in a manifest (16 hex digits), to name the row that differs."""
+    return hashlib.sha256(part).hexdigest()[:16]
+
+
+def manifest_entries(rows: list[Row]) -> dict[str, Any]:
+    """What a test-set manifest records of ``rows`` (to write one: see datasets/)."""
+    return {
+        "count": len(rows),
+        "fingerprint": fingerprint(Row(r.id, r.text, r.price) for r in rows),
+        "extras_fingerprint": _hash(_extras(r) for r in rows),
+        "row_digests": {"text_price": [row_digest(_core(r)) for r in rows],
+                        "extras": [row_digest(_extras(r)) for r in rows]},
+    }
 
 
 def manifest(name: str) -> dict[str, Any]:
@@ -188,12 +234,14 @@ def _parse_row(path: Path, number: int, line: str, index: int, need_id: bool,
         title=title if isinstance(title, str) else None,
         category=category if isinstance(category, str) else None,
         details=details if isinstance(details, dict) else None,
+        line=number,
     )
 
 
 def read_amount(value: Any, what: str, path: Path, line: int) -> float:
     """A dollar amount from a file (a JSON number, or text such as "$1,234.50"):
-    finite and not negative, else one error naming the file and line."""
+    finite, not negative and at most ``MAX_PRICE``, else one error naming the file
+    and line."""
     if value is None:
         raise BenchError(f"missing {what}", path, line)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -208,6 +256,8 @@ def read_amount(value: Any, what: str, path: Path, line: int) -> float:
         raise BenchError(f"{what} {shown!r} is not a finite number", path, line)
     if amount < 0:
         raise BenchError(f"{what} {shown!r} is negative", path, line)
+    if amount > MAX_PRICE:
+        raise BenchError(f"{what} {shown!r} is above the ${MAX_PRICE:,.0f} limit", path, line)
     return amount
 
 
@@ -235,8 +285,9 @@ def load_test_set(
     if test_file is not None:
         path = Path(test_file)
         rows = read_jsonl(path)
-        fp = fingerprint(rows)
-        return TestSet(f"{path.stem}-{fp[7:15]}", rows, fp, source=str(path))
+        fp = fingerprint(rows)  # its identity is its content, never its name
+        stem = path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return TestSet(f"{stem}-{fp[7:15]}", rows, fp, source=str(path))
     spec = manifest(name)
     directory = default_data_dir(data_dir)
     if directory is not None:
@@ -261,13 +312,37 @@ def _select(rows: list[Row], spec: dict[str, Any]) -> list[Row]:
 
 
 def _verified(spec: dict[str, Any], rows: list[Row], source: str) -> TestSet:
-    fp = fingerprint(rows)
-    if len(rows) != spec["count"] or fp != spec["fingerprint"]:
+    """The rows as the benchmark, or BenchError naming the file and the first row that
+    differs from the manifest. The test set's fingerprint is the manifest's: the
+    benchmark's identity, the same from the hub or a data folder."""
+    fp = fingerprint(Row(r.id, r.text, r.price) for r in rows)
+    if len(rows) != spec["count"]:
         raise BenchError(
             f"rows do not match the manifest {spec['name']!r} "
             f"({len(rows)} rows, fingerprint {fp[:19]}..., expected {spec['count']} rows, "
             f"{spec['fingerprint'][:19]}...): refusing to score on different data", source)
-    return TestSet(spec["name"], rows, fp, source=source, manifest=spec)
+    digests = spec.get("row_digests") or {}
+    extras = any(r.has_extras for r in rows)
+    checks = [("text_price", _core, "its text or price")]
+    if extras:
+        checks.append(("extras", _extras, "its title, category or details"))
+    for index, row in enumerate(rows):  # the first row that differs, in file order
+        for key, part, what in checks:
+            expected = digests.get(key) or []
+            if index >= len(expected) or row_digest(part(row)) != expected[index]:
+                _differs(spec, source, row, what)
+    extras_fp = _hash(_extras(r) for r in rows)
+    if fp != spec["fingerprint"] or (extras and extras_fp != spec.get("extras_fingerprint")):
+        raise BenchError(f"rows do not match the manifest {spec['name']!r} (fingerprint "
+                         f"{fp[:19]}..., expected {spec['fingerprint'][:19]}...): refusing to "
+                         "score on different data", source)
+    return TestSet(spec["name"], rows, spec["fingerprint"], source=source, manifest=spec)
+
+
+def _differs(spec: dict[str, Any], source: str, row: Row, what: str) -> None:
+    where = f"row id {row.id}" if row.line is not None else f"row {row.id}"
+    raise BenchError(f"rows do not match the manifest {spec['name']!r}: {where} differs "
+                     f"({what}); refusing to score on different data", source, row.line)
 
 
 def _cache_file(spec: dict[str, Any]) -> Path:
@@ -325,6 +400,11 @@ def hub_rows(spec: dict[str, Any]) -> list[Row]:
         table = pq.read_table(local, columns=["text", "price"])
         for text, price in zip(table.column("text").to_pylist(),
                                table.column("price").to_pylist(), strict=True):
+            if not isinstance(text, str) or not text.strip():
+                raise BenchError(f"row {len(rows)}: no text", local)
+            problem = price_problem(price)
+            if problem is not None:
+                raise BenchError(f"row {len(rows)}: {problem}", local)
             rows.append(Row(id=len(rows), text=text, price=float(price)))
     return rows
 
@@ -340,7 +420,8 @@ def load_train(
     size: int | None = None,
     seed: int = 42,
 ) -> tuple[list[Example], str]:
-    """Training examples and their fingerprint.
+    """Training examples and their fingerprint (of their content: texts, prices,
+    and the data folder's extra fields).
 
     Rows whose product text equals a test row's text are dropped, so no
     predictor ever trains on the benchmark.

@@ -129,8 +129,8 @@ class Paired:
 
     @property
     def tied(self) -> bool:
-        """The interval includes zero: no significant difference."""
-        return self.diff_ci95 is None or self.diff_ci95[0] <= 0.0 <= self.diff_ci95[1]
+        """The interval includes zero (or is not a number): no significant difference."""
+        return self.diff_ci95 is None or not (self.diff_ci95[0] > 0.0 or self.diff_ci95[1] < 0.0)
 
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)

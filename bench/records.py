@@ -225,12 +225,23 @@ class RunInfo:
         return cls(**values, extra=extra)
 
 
+def _no_constant(name: str) -> Any:
+    """``NaN`` / ``Infinity`` in run.json: a figure no report can show (an old run
+    scored a price of 1e308); the record is damaged, and `bench run` rewrites it."""
+    raise Damaged(f"holds a non-finite number ({name})")
+
+
 def load_run(path: Path) -> RunInfo:
     """The record in ``path``; OSError when unreadable, Damaged when not a run record."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Damaged(f"not JSON ({exc})") from None
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # an escaped lone surrogate: a non-UTF-8 byte in an argument
+        raise Damaged("holds text that is not valid Unicode (a non-UTF-8 byte in a "
+                      "parameter?)") from None
     return RunInfo.from_dict(data)
 
 

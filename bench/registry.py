@@ -290,8 +290,23 @@ def parse_params(pairs: Sequence[str]) -> dict[str, str]:
     return params
 
 
+def _readable(text: str, what: str) -> None:
+    """BenchError unless ``text`` can be written as UTF-8: a non-UTF-8 byte in an
+    argument arrives as a lone surrogate, which no result file can hold faithfully."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise BenchError(f"{what} {shown[:80]!r} is not UTF-8 text") from None
+
+
 def build(spec: str, params: dict[str, str] | None = None, ctx: Any = None) -> Predictor:
     """Instantiate ``NAME[:VARIANT]`` with string parameters converted by type."""
+    _readable(spec, "predictor")
+    for key, value in (params or {}).items():
+        _readable(str(key), "parameter name")
+        if isinstance(value, str):
+            _readable(value, f"parameter {key}")
     name, variant = parse_spec(spec)
     entry = get(name)
     if entry.problem:

@@ -23,7 +23,6 @@ Runs end, once, and say why:
 
 from __future__ import annotations
 
-import math
 import queue
 import re
 import threading
@@ -40,7 +39,7 @@ from bench.lock import RunLock
 from bench.records import RunInfo, Seeds, Timings, Totals
 from bench.redact import public_params, scrub
 from bench.store import Record, RunStore, fingerprint_hash
-from bench.types import Prediction, Predictor, Product, capabilities
+from bench.types import Prediction, Predictor, Product, capabilities, price_problem
 
 DEFAULT_CONCURRENCY = 4
 # Seconds one item may take when neither --timeout nor the predictor says: far
@@ -95,6 +94,7 @@ def run_predictor(
     started = time.perf_counter()
     fingerprint = fingerprint_of(predictor, spec)
     store = RunStore.for_run(results_dir, test_set.name, predictor.name, fingerprint)
+    store.refuse_links()  # nothing read or written through a symbolic link in the results
     products = test_set.products()[: limit if limit is not None else None]
     truth = test_set.truth()
 
@@ -257,24 +257,39 @@ def _totals(done: dict[int, Record], scope: dict[int, float]) -> Totals:
 
 def _clean(prediction: Any) -> Prediction:
     """Whatever a predictor returned, as a Prediction. Every answer passes here, so
-    this is where a price that is not a finite, non-negative number becomes a
+    this is where a price that is not a number from 0 to ``MAX_PRICE`` becomes a
     no-answer with the reason (as on a person's sheet)."""
     if not isinstance(prediction, Prediction):
         return Prediction.failed(f"predictor returned {type(prediction).__name__}, "
                                  "not a Prediction")
+    prediction = _storable_texts(prediction)
     price = prediction.price
     if price is None:
         return prediction
-    reason = None
-    if isinstance(price, bool) or not isinstance(price, int | float):
-        reason = f"price {price!r} is not a number"
-    elif not math.isfinite(price):
-        reason = f"non-finite price {price}"
-    elif price < 0:
-        reason = f"negative price {price}"
+    reason = price_problem(price)
     if reason is not None:
         return replace(prediction, price=None, error=reason)
     return replace(prediction, price=float(price)) if type(price) is not float else prediction
+
+
+def _storable_texts(prediction: Prediction) -> Prediction:
+    """The informational fields as a file can hold them faithfully: ``raw`` and
+    ``error`` with a lone surrogate (undecodable bytes) kept as its escape, never a
+    write that fails; a count, time or cost that is not a finite number dropped."""
+    changed: dict[str, Any] = {}
+    for name in ("latency_s", "input_tokens", "output_tokens", "cost_usd"):
+        value = getattr(prediction, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or price_problem(abs(value)) is not None):
+            changed[name] = None  # not finite, or beyond any sane count, time or cost
+    for name in ("raw", "error"):
+        value = getattr(prediction, name)
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                changed[name] = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return replace(prediction, **changed) if changed else prediction
 
 
 def _describe(exc: BaseException) -> str:

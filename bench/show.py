@@ -8,6 +8,7 @@ named by id. Colour only on a terminal, never with ``NO_COLOR`` set.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import IO
@@ -224,7 +225,9 @@ def comparison(a: Entry, b: Entry, *, seed: int = metrics.BOOTSTRAP_SEED) -> str
     hits = [metrics.score(shared, e.answers).hit_rate for e in (a, b)]
     lo, hi = p.diff_ci95
     width = max(len(a.predictor), len(b.predictor))
-    if p.tied:
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        verdict = "no verdict: the interval is not a number (an answer too large to score?)"
+    elif p.tied:
         verdict = "tied: the interval includes 0, no significant difference"
     else:
         better = a.predictor if p.diff < 0 else b.predictor

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.digest import digest
+from bench.fsutil import no_links
+from bench.lock import LOCK_FILE
 from bench.records import RunInfo, read_run, run_problem, write_run
-from bench.types import Prediction
+from bench.types import MAX_PRICE, Prediction, price_problem
 
 PREDICTIONS = "predictions.jsonl"
 RUN = "run.json"
@@ -91,13 +93,24 @@ class Record:
                               f"{'text' if types is str else 'a number'} or null")
         for key in ("price", "truth"):
             value = obj.get(key)
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise BadLine(f"\"{key}\" is {value!r}, expected a finite non-negative number")
+            if value is not None and price_problem(value) is not None:
+                raise BadLine(f"\"{key}\" is {value!r}, expected a finite non-negative number "
+                              f"up to {MAX_PRICE:.0f}")
         values = {k: obj.get(k) for k in PREDICTION_FIELDS}
+        for key in ("latency_s", "input_tokens", "output_tokens", "cost_usd"):
+            if values[key] is not None and not _finite(values[key]):
+                values[key] = None  # informational: NaN / Infinity is no figure to show
         for key in TEXT:  # informational: any other JSON value is kept as its JSON text
             if values[key] is not None and not isinstance(values[key], str):
                 values[key] = json.dumps(values[key], ensure_ascii=False)
         return cls(item, obj.get("truth"), Prediction(**values))
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 class BadLine(ValueError):
@@ -130,14 +143,26 @@ def warn(where: str, what: str) -> None:
 
 
 class RunStore:
-    """Reads and appends one run directory; thread-safe appends."""
+    """Reads and appends one run directory; thread-safe appends.
 
-    def __init__(self, directory: Path):
+    ``root`` is the folder the harness owns (the results dir: by default two levels
+    up, ``<results>/<test set>/<run>``): nothing is written or truncated through a
+    symbolic link below it (a run folder or predictions.jsonl that is a link to a
+    user's file is refused in one line)."""
+
+    def __init__(self, directory: Path, root: Path | None = None):
         self.dir = directory
+        self.root = root if root is not None else directory.parent.parent
         self.predictions_path = directory / PREDICTIONS
         self.run_path = directory / RUN
         self._lock = threading.Lock()
         self._handle: Any = None
+
+    def refuse_links(self) -> None:
+        """BenchError naming the link when the run folder, or a file the store writes in
+        it, is (or lies below) a symbolic link under ``root``."""
+        for path in (self.predictions_path, self.run_path, self.dir / LOCK_FILE):
+            no_links(self.root, path)
 
     @classmethod
     def for_run(cls, results_dir: Path, test_set: str, predictor: str,
@@ -153,6 +178,9 @@ class RunStore:
         so the next ``bench run`` asks it again (the bad line stays, never lost).
         """
         out: dict[int, Record] = {}
+        if self.predictions_path.is_symlink():
+            warn(str(self.predictions_path), "is a symbolic link: not followed; run left empty")
+            return out
         try:
             handle = self.predictions_path.open("rb")
         except FileNotFoundError:
@@ -160,6 +188,7 @@ class RunStore:
         except OSError as exc:
             warn(str(self.predictions_path), f"unreadable ({exc.strerror}); run left empty")
             return out
+        bad: list[tuple[int, str]] = []
         with handle:
             for number, raw in enumerate(handle, start=1):
                 if not raw.endswith(b"\n"):
@@ -167,17 +196,24 @@ class RunStore:
                 try:
                     record = Record.from_line(json.loads(raw.decode("utf-8")))
                 except (UnicodeDecodeError, json.JSONDecodeError):
-                    self._bad(number, "not JSON")
+                    bad.append((number, "not JSON"))
                     continue
                 except BadLine as exc:
-                    self._bad(number, str(exc))
+                    bad.append((number, str(exc)))
                     continue
                 out[record.id] = record
+        if bad:
+            self._bad(bad)
         return out
 
-    def _bad(self, number: int, why: str) -> None:
+    def _bad(self, bad: list[tuple[int, str]]) -> None:
+        """One warning per file, naming the first bad line (and how many there are)."""
+        number, why = bad[0]
+        skipped = ("line skipped (its item counts as not asked" if len(bad) == 1 else
+                   f"{len(bad)} such lines skipped, this the first (their items count as "
+                   "not asked")
         warn(f"{self.predictions_path}:{number}",
-             f"{why}; line skipped (its item counts as not asked: `bench run` asks it again)")
+             f"{why}; {skipped}: `bench run` asks {'it' if len(bad) == 1 else 'them'} again)")
 
     def run_info(self) -> RunInfo | None:
         """The run's record; None when run.json is missing or damaged."""
@@ -189,25 +225,26 @@ class RunStore:
 
     def write_run(self, info: RunInfo | Mapping[str, Any]) -> None:
         """Write run.json; a mapping is read as a run record first (Damaged if it is not)."""
+        no_links(self.root, self.run_path)
         write_run(self.run_path, info if isinstance(info, RunInfo)
                   else RunInfo.from_dict(dict(info)))
 
     def open(self) -> None:
+        self.refuse_links()
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._repair_tail()
-        self._handle = self.predictions_path.open("a", encoding="utf-8")
+        fd = os.open(self.predictions_path,
+                     os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        self._repair_tail(fd)
+        self._handle = os.fdopen(fd, "a", encoding="utf-8")
 
-    def _repair_tail(self) -> None:
+    @staticmethod
+    def _repair_tail(fd: int) -> None:
         """Cut a torn last line so the next append starts on a fresh line."""
-        path = self.predictions_path
-        if not path.exists() or path.stat().st_size == 0:
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
             return
-        with path.open("rb+") as handle:
-            handle.seek(-1, os.SEEK_END)
-            if handle.read(1) == b"\n":
-                return
-            data = path.read_bytes()
-            handle.truncate(data.rfind(b"\n") + 1)
+        data = os.pread(fd, size, 0)
+        os.ftruncate(fd, data.rfind(b"\n") + 1)
 
     def append(self, record: Record) -> None:
         with self._lock:

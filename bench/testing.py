@@ -31,7 +31,7 @@ from dataclasses import fields
 from typing import Any
 
 from bench import prompts
-from bench.types import Prediction, Product, capabilities
+from bench.types import MAX_PRICE, Prediction, Product, capabilities, price_problem
 
 # Prices that differ by less than this (relative) count as the same answer.
 TOLERANCE = 1e-3
@@ -231,8 +231,9 @@ def _valid(prediction: Any, what: str, fail: Callable[..., None]) -> bool:
     if isinstance(price, bool) or not isinstance(price, int | float):
         fail(f"{what} has price {price!r}: a number or None")
         return False
-    if not math.isfinite(price) or price < 0:
-        fail(f"{what} has price {price!r}: a finite number >= 0, or None with an error")
+    if price_problem(price) is not None:
+        fail(f"{what} has price {price!r}: a finite number >= 0 (at most "
+             f"{MAX_PRICE:,.0f}), or None with an error")
         return False
     return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -23,6 +24,31 @@ class Product:
     prompt: str
     category: str | None = None
     details: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+
+
+MAX_PRICE = 1_000_000.0
+"""The largest price the harness scores or stores: $1,000,000. The benchmark's
+prices are under $1,000; a guess or a truth far above is a broken value, and
+one of 1e308 made every mean error infinite."""
+
+
+def price_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be scored as a price (not a number, not finite,
+    negative, above ``MAX_PRICE``), or None when it can."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"price {value!r} is not a number"
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return f"price of ~{int(value.bit_length() * 0.30103)} digits is above the " \
+            f"${MAX_PRICE:,.0f} limit"
+    if not math.isfinite(number):
+        return f"non-finite price {value}"
+    if number < 0:
+        return f"negative price {value}"
+    if number > MAX_PRICE:
+        return f"price {number:.6g} is above the ${MAX_PRICE:,.0f} limit"
+    return None
 
 
 @dataclass(frozen=True)
@@ -48,12 +74,18 @@ class Prediction:
     @classmethod
     def of(cls, value: Any) -> Prediction:
         """What a price function returned, as a Prediction: a Prediction as it is,
-        ``None`` as no answer, anything else as its price."""
+        ``None`` as no answer, anything else as its price (``True`` is no $1 guess:
+        true/false is no answer, with that reason)."""
         if isinstance(value, Prediction):
             return value
         if value is None:
             return cls.failed("no answer")
-        return cls(price=float(value))
+        if isinstance(value, bool):
+            return cls.failed(f"returned {value!r}, not a price")
+        try:
+            return cls(price=float(value))
+        except OverflowError:  # an int beyond any float
+            return cls.failed(price_problem(value) or "price too large")
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,12 @@ def test_fixed_test_set_loads_and_matches_manifest(data_dir):
 
 def test_fingerprint_treats_prices_as_figures():
     a = [data.Row(0, "t\n\nPrice is $1.00", 374.41)]
-    b = [data.Row(0, "other text\n\nPrice is $1.00", 374.410000001)]
+    b = [data.Row(0, "t\n\nPrice is $1.00", 374.410000001)]
     assert data.fingerprint(a) == data.fingerprint(b)
     assert data.fingerprint(a) != data.fingerprint([data.Row(0, "t", 374.42)])
+    # the text is content too (#21.1): another text is another test set
+    assert data.fingerprint(a) != data.fingerprint([data.Row(0, "other\n\nPrice is $1.00",
+                                                             374.41)])
 
 
 def test_tampered_rows_are_refused(tmp_path, data_dir):

@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from bench import kinds
+from bench.fsutil import atomic_write, no_links
 from bench.metrics import Scores, band
 from bench.reports.layout import (
     CHARTS_DIR,
@@ -41,6 +42,7 @@ from bench.reports.layout import (
     mae_chart,
     predictor_charts,
 )
+from bench.store import warn
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -156,14 +158,14 @@ def _figure(width: float, height: float, margins: dict[str, float]) -> Iterator[
 
 
 def _save(fig: Figure, path: Path, digest: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     import matplotlib.style
 
-    with matplotlib.style.context("default"):  # savefig reads rcParams: keep files fixed
-        fig.savefig(tmp, format="png", dpi=DPI,
-                    metadata={"Software": None, DIGEST_KEY: digest})
-    tmp.replace(path)
+    def fill(handle: IO[bytes], _: str) -> None:
+        with matplotlib.style.context("default"):  # savefig reads rcParams: keep files fixed
+            fig.savefig(handle, format="png", dpi=DPI,
+                        metadata={"Software": None, DIGEST_KEY: digest})
+
+    atomic_write(path, fill)  # a unique temp name: two `bench leaderboard` at once never clash
 
 
 def png_bytes(fig: Figure) -> bytes:
@@ -367,13 +369,21 @@ def draw_all(results_dir: Path, entries: Sequence[Entry], *, workers: int | None
         if bars:
             out.mae[ts] = mae_chart(results_dir, ts)
             jobs.append(Chart("mae", out.mae[ts], (ts, bars)))
+    for job in jobs:  # refused before anything is drawn: never through a link
+        no_links(results_dir, job.path)
     todo = [job for job in jobs if not job.current()]
     out.drawn, out.skipped = len(todo), len(jobs) - len(todo)
-    _render_all(todo, workers)
-    keep = {job.path for job in jobs}
+    failed = {job.path for job, problem in zip(todo, _render_all(todo, workers), strict=True)
+              if problem is not None}
+    if failed:  # one chart that cannot be written never stops the others or the board
+        out.drawn -= len(failed)
+        out.predictors = {k: p for k, p in out.predictors.items()
+                          if p.scatter not in failed and p.running not in failed}
+        out.mae = {k: p for k, p in out.mae.items() if p not in failed}
+    keep = {job.path for job in jobs} - failed
     for ts in dict.fromkeys(e.test_set for e in entries):
         for old in sorted(chart_dir(results_dir, ts).glob("*.png")):
-            if old not in keep:
+            if old not in keep and not old.is_symlink():  # a link is left alone
                 old.unlink()
                 out.removed += 1
     return out
@@ -382,22 +392,38 @@ def draw_all(results_dir: Path, entries: Sequence[Entry], *, workers: int | None
 PARALLEL_FROM = 12  # charts; below this a second process costs more than it saves
 
 
-def _render_all(jobs: Sequence[Chart], workers: int | None) -> None:
+def _render_all(jobs: Sequence[Chart], workers: int | None) -> list[str | None]:
+    """Draw ``jobs``; for each, None or why its file could not be written (warned)."""
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if len(jobs) >= PARALLEL_FROM else 1
     if workers <= 1:
-        for job in jobs:
-            render(job)
-        return
+        return [_warned(job, attempt(job)) for job in jobs]
     # spawn, not fork: the caller may hold threads (a test server, a thread pool).
     context = multiprocessing.get_context("spawn")
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for _ in pool.map(render, jobs, chunksize=max(1, len(jobs) // (4 * workers))):
-                pass
+            problems = list(pool.map(attempt, jobs,
+                                     chunksize=max(1, len(jobs) // (4 * workers))))
     except BrokenProcessPool:
         # A caller's script without a __main__ guard cannot be re-imported by spawn:
         # draw what is left here instead.
-        for job in jobs:
-            if not job.current():
-                render(job)
+        problems = [None if job.current() else attempt(job) for job in jobs]
+    return [_warned(job, problem) for job, problem in zip(jobs, problems, strict=True)]
+
+
+def attempt(chart: Chart) -> str | None:
+    """``render``, with a file system refusal (a name too long, a full disk, a
+    read-only folder) as its reason instead of an exception (module level, for workers)."""
+    try:
+        render(chart)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _warned(job: Chart, problem: str | None) -> str | None:
+    if problem is not None:
+        name = job.path.name if len(job.path.name) <= 80 else job.path.name[:60] + "..."
+        warn(str(job.path.parent / name), f"chart not written ({problem}); its row "
+             "links no chart")
+    return problem

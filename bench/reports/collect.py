@@ -11,6 +11,7 @@ are one family: their p-values are corrected together (Holm).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -188,6 +189,11 @@ def collect(results_dir: Path, test_set: str | None = None, *,
         scores = metrics.score(truth, answers)
         scores = metrics.Scores(**{**scores.__dict__, "total": total,
                                    "coverage": scores.answered / total if total else 0.0})
+        odd = [k for k, v in scores.__dict__.items() if isinstance(v, float) and
+               not math.isfinite(v)]
+        if odd:  # one odd run never breaks the board: it is left out, said once
+            warn(str(store.dir), f"{', '.join(odd)} not a finite number; run left out")
+            continue
         where = standing.standing(info, len(records), scores.answered, total, min_answered)
         entries.append(Entry(labels[(ts, name, pkey)], ts, info.kind or "custom", store, info,
                              records, scores, status=where.status,

@@ -99,12 +99,13 @@ def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None,
                               "running": link(paths.running, results_dir)} if paths else None)
     md_path, json_path, csv_path = (results_dir / n for n in (MARKDOWN, JSON, CSV))
     same = unchanged if unchanged is not None else []
-    if not atomic_write_text(md_path, markdown(entries, drawn, results_dir, min_answered)):
+    if not atomic_write_text(md_path, markdown(entries, drawn, results_dir, min_answered),
+                             root=results_dir):
         same.append(md_path)
     document: dict[str, Any] = {"rows": rows, "ranking": ranking_rule(min_answered)}
     if drawn:
         document["charts"] = {ts: {"mae": link(p, results_dir)} for ts, p in drawn.mae.items()}
-    if not atomic_write_json(json_path, document):
+    if not atomic_write_json(json_path, document, root=results_dir):
         same.append(json_path)
     flat = [_csv_row(r) for r in rows]
     columns = list(dict.fromkeys(k for r in flat for k in r)) or ["predictor"]
@@ -112,6 +113,6 @@ def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None,
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(flat)
-    if not atomic_write_text(csv_path, buffer.getvalue()):
+    if not atomic_write_text(csv_path, buffer.getvalue(), root=results_dir):
         same.append(csv_path)
     return [md_path, json_path, csv_path]

@@ -3,14 +3,13 @@ the ``<!-- leaderboard:start -->`` and ``<!-- leaderboard:end -->`` markers."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
+import stat
 from pathlib import Path
 
 from bench import standing
 from bench.data import DEFAULT_TEST
 from bench.errors import BenchError
+from bench.fsutil import atomic_write
 from bench.reports.collect import Entry
 from bench.reports.files import MARKDOWN
 from bench.reports.layout import Drawn, PredictorCharts
@@ -80,13 +79,7 @@ def update_readme(readme: Path, block: str) -> bool:
     if middle == inner:
         return False
     data = f"{head}{README_START}{inner}{README_END}{tail}".encode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{readme.name}.", dir=readme.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        shutil.copymode(readme, tmp)
-        os.replace(tmp, readme)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(readme, lambda handle, _: handle.write(data),
+                 mode=stat.S_IMODE(readme.stat().st_mode))
     return True

@@ -24,12 +24,16 @@ HARDEST = 20  # products listed under "what fools everyone"
 BAND_CODE = {"green": "g", "orange": "o", "red": "r"}
 
 
+SLUG_LENGTH = 100  # characters of a name kept in its file name (limits are 255 bytes)
+
+
 def slugs(names: Sequence[str]) -> dict[str, str]:
-    """A file-safe, unique name for each of ``names`` (in order)."""
+    """A file-safe, unique name for each of ``names`` (in order), short enough for
+    any file system (a predictor with a 5,000-character parameter still gets a page)."""
     out: dict[str, str] = {}
     taken: set[str] = set()
     for name in names:
-        base = slug(name)
+        base = slug(name)[:SLUG_LENGTH]
         candidate, n = base, 2
         while candidate.lower() in taken:
             candidate, n = f"{base}-{n}", n + 1
