@@ -215,13 +215,13 @@ def test_what_one_predictor_does_to_its_input_is_never_seen_by_the_next(tmp_path
 
         def predict(self, products: Sequence[Product]) -> list[Prediction]:
             for p in products:
-                for change in (lambda: p.details.__setitem__("Brand", "Leaked"),
-                               lambda: p.details["Best Sellers Rank"].update(Tools=1),
-                               lambda: p.details["Tags"].append("leaked"),
-                               lambda: p.details.pop("Brand"),
-                               lambda: setattr(p, "title", "Leaked")):
+                for change in (lambda p: p.details.__setitem__("Brand", "Leaked"),
+                               lambda p: p.details["Best Sellers Rank"].update(Tools=1),
+                               lambda p: p.details["Tags"].append("leaked"),
+                               lambda p: p.details.pop("Brand"),
+                               lambda p: setattr(p, "title", "Leaked")):
                     try:
-                        change()
+                        change(p)
                     except (TypeError, AttributeError) as exc:
                         refused.append(type(exc).__name__)
                 # forced past the guards: this Product, this run only
