@@ -385,3 +385,21 @@ def test_a_base_exception_inside_a_predictor_through_the_python_api(tmp_path, te
         del os.environ["ROGUE_RAISE"], os.environ["ROGUE_IDS"]
     assert {i for i, r in batch.records.items() if r.price is None} == {0, 9}
     assert batch.records[9].error == "GeneratorExit: closed (raised inside the predictor)"
+
+
+def test_a_system_exit_from_prepare_is_an_error_naming_the_predictor(tmp_path,
+                                                                     synthetic_test_set):
+    class ExitsWhilePreparing:
+        name = "exits-while-preparing"
+
+        def prepare(self) -> None:
+            raise SystemExit(3)
+
+        def predict(self, products):
+            raise AssertionError("never called: prepare failed")
+
+    with pytest.raises(BenchError, match=r"^exits-while-preparing: prepare\(\) raised "
+                                         r"SystemExit: 3 \(raised inside the predictor\)$"):
+        run_predictor(ExitsWhilePreparing(), synthetic_test_set, tmp_path,
+                      spec="exits-while-preparing", progress=False)
+    assert not list(tmp_path.glob("*/exits-while-preparing-*"))  # nothing left behind
