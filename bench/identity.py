@@ -68,7 +68,7 @@ class Identity:
 def identify(fn: Callable[..., Any]) -> Identity:
     """``fn``'s identity; ``BenchError`` when it has no Python code to identify."""
     walk = _Walk()
-    code, code_from = walk.callable(fn, "")
+    code, code_from = walk.of_callable(fn, "")
     reads = digest(walk.reads, 16) if walk.reads else None
     return Identity(code, code_from, reads, tuple(sorted(set(walk.opaque))))
 
@@ -174,14 +174,14 @@ class _Walk:
     budget: int = MAX_VALUES
     seen: set[int] = field(default_factory=set)
 
-    def callable(self, fn: Any, prefix: str) -> tuple[str, str]:
+    def of_callable(self, fn: Any, prefix: str) -> tuple[str, str]:
         """Walk ``fn``; its code digest."""
         if isinstance(fn, functools.partial):
             for i, arg in enumerate(fn.args):
                 self.value(f"{prefix}partial.args[{i}]", arg)
             for key, arg in sorted(fn.keywords.items()):
                 self.value(f"{prefix}partial.{key}", arg)
-            code, code_from = self.callable(fn.func, prefix)
+            code, code_from = self.of_callable(fn.func, prefix)
             return code, code_from
         target = _unwrap(fn)
         home = getattr(target, "__globals__", None)
@@ -247,7 +247,7 @@ class _Walk:
                     self.function(value, f"{label}.")
             return  # library code: its version is not the run's identity
         if isinstance(value, types.MethodType | functools.partial):
-            self.reads[label] = {"code": self.callable(value, f"{label}.")[0]}
+            self.reads[label] = {"code": self.of_callable(value, f"{label}.")[0]}
             return
         if callable(value) and not _own_state(value):
             return  # builtins, ufuncs, method descriptors: library code without state
