@@ -61,8 +61,10 @@ def evaluate(
     ``"reference:gpt-4o-2024-08-06"``), a Predictor object, or a plain function
     of a ``Product`` or of the prompt text (``bench.functions`` says how it is
     told apart and identified). ``params`` go to the spec's constructor (as
-    ``--param``) or to the function as keyword arguments; ``name`` names a
-    function's run. The other options are ``bench run``'s.
+    ``--param``) or to the function as keyword arguments, and are checked
+    against its signature before anything runs (a ``BenchError`` with the CLI's
+    message); ``name`` names a function's run (``bench.identity`` says what
+    else identifies it). The other options are ``bench run``'s.
     """
     if limit is not None and limit < 1:
         raise BenchError(f"limit must be at least 1, not {limit}")

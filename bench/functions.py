@@ -8,30 +8,35 @@ a parameter named ``prompt`` or ``text`` -> the prompt text, anything else ->
 the product. ``takes="prompt" | "product"`` overrides the rule.
 
 Identity: the run's name is ``name=`` or the function's name (``_`` -> ``-``);
-its fingerprint (and so its run folder) holds the input kind, the parameters
-and a digest of the function's code. The code is its source
-(``inspect.getsource``; IPython keeps every cell's source, so this works in a
-notebook), compared as its syntax tree so that comments and blank lines do not
-count; when no source can be found (``exec``'d code), the compiled code object
-(bytecode, constants, names, nested code) and the defaults. So re-evaluating
-the same function resumes its run and asks nothing again, and an edited
-function is a new run with its own figures. Values the function reads from
-globals are not part of its identity: pass them as ``params`` instead.
+its fingerprint (and so its run folder) holds the input kind, the parameters,
+a digest of the function's code and one of the plain outside values it reads
+(module globals, closure cells, defaults, a bound object's state):
+``bench.identity`` says what counts. So re-evaluating the same function resumes
+its run and asks nothing again, and an edited function, or one whose global
+``K`` changed, is a new run with its own figures. Outside values that cannot be
+digested (an object, a model) are named in one ``IdentityWarning``: pass them
+as ``params`` instead, or name the run.
+
+Parameters are checked against the function's signature before anything
+runs (as ``bench run`` checks ``--param``), and an ``async def`` function is
+awaited, on each worker thread's own event loop.
 """
 
 from __future__ import annotations
 
-import ast
-import hashlib
+import asyncio
 import inspect
-import textwrap
-import types
+import threading
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from bench.errors import BenchError
+from bench.identity import code_digest, identify, warn_opaque
 from bench.types import BasePredictor, Prediction, Product
+
+__all__ = ["NotebookFunction", "Takes", "check_params", "code_digest", "settle", "takes_of",
+           "unknown_parameter"]
 
 Takes = Literal["prompt", "product"]
 PROMPT_NAMES = ("prompt", "text")
@@ -61,32 +66,64 @@ def takes_of(fn: Callable[..., Any]) -> Takes:
     return "prompt" if first.name in PROMPT_NAMES else "product"
 
 
-def code_digest(fn: Callable[..., Any]) -> tuple[str, str]:
-    """``(digest, what was hashed)``: ``"source"`` or ``"bytecode"``."""
+def unknown_parameter(name: str, key: str, accepted: Iterable[str]) -> str:
+    """The one message for a parameter a predictor does not take (``--param``
+    on the CLI, ``params=`` in ``bench.evaluate``)."""
+    options = ", ".join(accepted) or "none"
+    return f"predictor {name!r} has no parameter {key!r} (parameters: {options})"
+
+
+def check_params(name: str, fn: Callable[..., Any], params: Mapping[str, Any]) -> None:
+    """``BenchError`` unless ``fn(item, **params)`` binds: a parameter it does not
+    take, or one it needs that is not given, is refused before anything runs."""
     try:
-        source = inspect.getsource(fn)
-    except (OSError, TypeError):
-        source = None
-    if source is not None:
-        text = textwrap.dedent(source)
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: nothing to check
+        return
+    parameters = list(signature.parameters.values())[1:]  # the first takes the item
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        accepted = None
+    else:
+        accepted = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                              p.KEYWORD_ONLY)]
+        for key in params:
+            if key not in accepted:
+                raise BenchError(unknown_parameter(name, key, accepted))
+    missing = [p.name for p in parameters if p.default is p.empty and p.name not in params
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if missing:
+        raise BenchError(f"predictor {name!r} needs a value for its parameter "
+                         f"{', '.join(repr(m) for m in missing)}")
+
+
+def settle(value: Any) -> Any:
+    """What a function returned, awaited when it is awaitable (an ``async def``
+    function's coroutine), on an event loop of its own."""
+    if not inspect.isawaitable(value):
+        return value
+
+    async def wait() -> Any:
+        return await value
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop on this thread (a runner worker): run one here
+        return asyncio.run(wait())
+    box: list[Any] = []  # this thread runs a loop (a notebook's): await on another thread
+
+    def target() -> None:
         try:
-            text = ast.dump(ast.parse(text))  # comments and layout do not count
-        except SyntaxError:  # a lambda cut out of a longer line: its text as it is
-            pass
-        return hashlib.sha256(text.encode()).hexdigest()[:16], "source"
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        raise BenchError(f"cannot identify {fn!r}: no source and no code object "
-                         "(pass a plain function)")
-    parts = [_code_parts(code), repr(getattr(fn, "__defaults__", None)),
-             repr(sorted((getattr(fn, "__kwdefaults__", None) or {}).items()))]
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16], "bytecode"
+            box.append((True, asyncio.run(wait())))
+        except BaseException as exc:  # handed back to the caller
+            box.append((False, exc))
 
-
-def _code_parts(code: types.CodeType) -> tuple[Any, ...]:
-    consts = tuple(_code_parts(c) if isinstance(c, types.CodeType) else repr(c)
-                   for c in code.co_consts)
-    return (code.co_code.hex(), consts, code.co_names, code.co_varnames)
+    thread = threading.Thread(target=target, name="await", daemon=True)
+    thread.start()
+    thread.join()
+    ok, result = box[0]
+    if not ok:
+        raise result
+    return result
 
 
 def function_name(fn: Callable[..., Any], name: str | None) -> str:
@@ -112,12 +149,18 @@ class NotebookFunction(BasePredictor):
         self.name = function_name(fn, name)
         self.params = dict(params or {})
         self.takes: Takes = takes or takes_of(fn)
-        self.code, self.code_from = code_digest(fn)
+        check_params(self.name, fn, self.params)
+        identity = identify(fn)
+        self.code, self.code_from, self.reads = identity.code, identity.code_from, identity.reads
+        warn_opaque(self.name, fn, identity.opaque)
 
     def predict_one(self, product: Product) -> Prediction:
-        return Prediction.of(
-            self.fn(product.prompt if self.takes == "prompt" else product, **self.params))
+        return Prediction.of(settle(
+            self.fn(product.prompt if self.takes == "prompt" else product, **self.params)))
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"function": getattr(self.fn, "__qualname__", self.name), "takes": self.takes,
-                "code_sha256": self.code, "code_from": self.code_from, "params": self.params}
+        out = {"function": getattr(self.fn, "__qualname__", self.name), "takes": self.takes,
+               "code_sha256": self.code, "code_from": self.code_from, "params": self.params}
+        if self.reads is not None:  # absent when it reads nothing: older runs keep their folder
+            out["reads_sha256"] = self.reads
+        return out

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError, did_you_mean
+from bench.functions import check_params, settle, unknown_parameter
+from bench.identity import Identity, identify, warn_opaque
 from bench.kinds import KINDS
 from bench.types import BasePredictor, Prediction, Predictor, Product
 
@@ -125,15 +127,20 @@ def _add(entry: Entry) -> None:
 
 class FunctionPredictor(BasePredictor):
     """A per-item Predictor made from ``def f(product) -> float`` (``predict`` is
-    the base's: ``predict_one`` on each product)."""
+    the base's: ``predict_one`` on each product; an ``async def`` is awaited).
+
+    Its fingerprint holds its source and, when it reads any, the plain outside
+    values it reads (``bench.identity``): a changed module constant is a new run."""
 
     def __init__(self, name: str, fn: Callable[..., Any], params: dict[str, Any]):
+        check_params(name, fn, params)
         self.name = name
         self._fn = fn
         self._params = params
+        self._identity: Identity | None = None
 
     def predict_one(self, product: Product) -> Prediction:
-        return Prediction.of(self._fn(product, **self._params))
+        return Prediction.of(settle(self._fn(product, **self._params)))
 
     def fingerprint(self) -> dict[str, Any]:
         try:
@@ -141,8 +148,14 @@ class FunctionPredictor(BasePredictor):
         except (OSError, TypeError):
             source = self._fn.__qualname__
         digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-        return {"function": f"{self._fn.__module__}.{self._fn.__qualname__}",
-                "source_sha256": digest, "params": self._params}
+        out = {"function": f"{self._fn.__module__}.{self._fn.__qualname__}",
+               "source_sha256": digest, "params": self._params}
+        if self._identity is None:  # once: the warning, if any, is said once
+            self._identity = identify(self._fn)
+            warn_opaque(self.name, self._fn, self._identity.opaque)
+        if self._identity.reads is not None:  # absent when none: older runs keep their folder
+            out["reads_sha256"] = self._identity.reads
+        return out
 
 
 def price_predictor(
@@ -432,9 +445,7 @@ def _convert(entry: Entry, raw: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in accepted and not takes_any:
-            options = ", ".join(accepted) or "none"
-            raise BenchError(f"predictor {entry.name!r} has no parameter {key!r} "
-                             f"(parameters: {options})")
+            raise BenchError(unknown_parameter(entry.name, key, accepted))
         out[key] = _coerce(entry.name, key, value, hints.get(key))
     return out
 

@@ -16,9 +16,17 @@ Runs end, once, and say why:
   threads, never joined) and replaced, and the run goes on;
 - when the first ``min(FAILURE_WINDOW, items)`` answers of an invocation all
   failed the same way, the run stops there, marked ``failed`` with the cause;
-- an interrupt marks the run ``interrupted``; the prediction time of every
+- an interrupt (Ctrl-C: SIGINT reaches the main thread, which only waits for
+  answers) marks the run ``interrupted``; the prediction time of every
   invocation, interrupted or failed ones included, adds up in
   ``predict_s_total``.
+
+Predictor code runs on worker threads, so whatever it raises there, even a
+``KeyboardInterrupt``, ``SystemExit`` or ``GeneratorExit`` of its own, is that
+item's (or that chunk's) failure with its reason, recorded at once; the run
+goes on and the failure rule applies. ``prepare()`` runs on the calling thread:
+a ``SystemExit`` or other non-``Exception`` it raises (a ``KeyboardInterrupt``
+aside, which cannot be told from Ctrl-C there) is a ``BenchError`` naming it.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from typing import Any
 
 from bench import metrics, provenance
 from bench.data import TestSet
+from bench.errors import BenchError
 from bench.lock import RunLock
 from bench.records import RunInfo, Seeds, Timings, Totals
 from bench.redact import public_params, scrub
@@ -168,7 +177,12 @@ def _predict_and_record(predictor: Predictor, test_set: TestSet, store: RunStore
                         started: float) -> tuple[RunInfo, str | None]:
     """Prepare, predict ``todo`` and keep run.json's status and timings true
     whichever way it ends (complete, failed, interrupted)."""
-    capabilities(predictor).prepare()  # may raise BenchError: nothing written yet
+    try:
+        capabilities(predictor).prepare()  # may raise BenchError: nothing written yet
+    except (KeyboardInterrupt, Exception):
+        raise
+    except BaseException as exc:  # SystemExit, GeneratorExit: the predictor's, not ours
+        raise BenchError(f"{predictor.name}: prepare() raised {_describe(exc)}") from None
     prepared = time.perf_counter()
     info = _run_info(predictor, test_set, spec, kind, params, fingerprint, store)
     info.status, info.started_at, info.reason = "running", provenance.now(), None
@@ -293,7 +307,21 @@ def _storable_texts(prediction: Prediction) -> Prediction:
 
 
 def _describe(exc: BaseException) -> str:
-    return scrub(f"{type(exc).__name__}: {exc}")[:500]
+    """Why a call failed, in one line: the exception's type and message; one
+    that is not an ``Exception`` (``SystemExit``, ``KeyboardInterrupt``) says it
+    came from the predictor."""
+    if isinstance(exc, _Raised):
+        return str(exc)
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if not isinstance(exc, Exception):
+        text += " (raised inside the predictor)"
+    return scrub(text)[:500]
+
+
+class _Raised(Exception):
+    """Predictor code raised a ``BaseException`` that is not an ``Exception``
+    (``SystemExit``, ``KeyboardInterrupt``, ``GeneratorExit``) on a worker
+    thread: that call's failure, handed to the runner as an ordinary error."""
 
 
 def failure_kind(error: str | None) -> str:
@@ -393,7 +421,7 @@ def _timed_one(fn: Callable[[Product], Prediction], product: Product) -> Predict
     start = time.perf_counter()
     try:
         prediction = fn(product)
-    except Exception as exc:  # one failing item must not stop the run
+    except BaseException as exc:  # one failing item must not stop the run, nor hang it
         return Prediction.failed(_describe(exc), latency_s=time.perf_counter() - start)
     if isinstance(prediction, Prediction) and prediction.latency_s is None:
         prediction = _with_latency(prediction, time.perf_counter() - start)
@@ -501,8 +529,10 @@ def _call_with_limit(fn: Callable[[], Any], seconds: float) -> Any:
     def target() -> None:
         try:
             box.put((True, fn()))
-        except BaseException as exc:  # handed to the caller
+        except Exception as exc:  # handed to the caller
             box.put((False, exc))
+        except BaseException as exc:  # SystemExit and the like: the call's failure too
+            box.put((False, _Raised(_describe(exc))))
 
     threading.Thread(target=target, name="predict-batch", daemon=True).start()
     deadline = time.monotonic() + seconds

@@ -31,7 +31,14 @@ from dataclasses import fields
 from typing import Any
 
 from bench import prompts
-from bench.types import MAX_PRICE, Prediction, Product, capabilities, price_problem
+from bench.types import (
+    MAX_PRICE,
+    Prediction,
+    Product,
+    ReadOnlyError,
+    capabilities,
+    price_problem,
+)
 
 # Prices that differ by less than this (relative) count as the same answer.
 TOLERANCE = 1e-3
@@ -172,6 +179,10 @@ def _call(fail: Callable[..., None], what: str, fn: Callable[..., Any], *args: A
           fatal: bool = False) -> Any:
     try:
         return fn(*args)
+    except ReadOnlyError as exc:  # products are read-only: the attempt is the finding
+        fail(f"changed product {exc.product_id} it was given (its details, in {what}): "
+             "predictors must not modify their input", fatal=fatal)
+        return None
     except Exception as exc:
         fail(f"{what} raised {type(exc).__name__}: {exc}", fatal=fatal)
         return None

@@ -8,6 +8,50 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 
+class ReadOnlyError(TypeError):
+    """A predictor tried to change a product it was given."""
+
+    def __init__(self, product_id: Any):
+        self.product_id = product_id
+        super().__init__(f"product {product_id}'s details are read-only: predictors must "
+                         "not modify their input (copy them first: dict(product.details))")
+
+
+class ReadOnlyDetails(dict[str, Any]):
+    """A product's ``details``: a dict (JSON writes it as one) that refuses every
+    change, holding only read-only values (nested dicts are ``ReadOnlyDetails``
+    too, lists become tuples, sets frozensets)."""
+
+    __slots__ = ("_product_id",)
+
+    def __init__(self, items: Mapping[str, Any] = (), product_id: Any = None):  # type: ignore[assignment]
+        super().__init__((k, _read_only(v, product_id)) for k, v in dict(items).items())
+        self._product_id = product_id
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise ReadOnlyError(self._product_id)
+
+    __setitem__ = __delitem__ = __ior__ = _refuse  # type: ignore[assignment]
+    clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy, deepcopy and pickle: a new read-only one
+        return type(self), (dict(self), self._product_id)
+
+    def copy(self) -> dict[str, Any]:  # type: ignore[override]
+        """A plain, changeable copy (of the top level)."""
+        return dict(self)
+
+
+def _read_only(value: Any, product_id: Any) -> Any:
+    if isinstance(value, Mapping):
+        return ReadOnlyDetails(value, product_id)
+    if isinstance(value, list | tuple):
+        return tuple(_read_only(v, product_id) for v in value)
+    if isinstance(value, set | frozenset):
+        return frozenset(value)
+    return value
+
+
 @dataclass(frozen=True)
 class Product:
     """One item to price, as a predictor sees it: never the truth price.
@@ -16,6 +60,11 @@ class Product:
     question, no price line); ``prompt`` is the canonical test prompt ending in
     ``Price is $``. ``details`` holds the product attributes when the data
     source has them (the data directory does, the hub's data set does not).
+
+    A Product cannot be changed, nor can anything in it: its fields are frozen
+    and ``details`` is a ``ReadOnlyDetails`` copy made for this Product alone
+    (each run builds its own Products), so what one predictor does to its
+    input is never seen by another.
     """
 
     id: int
@@ -24,6 +73,10 @@ class Product:
     prompt: str
     category: str | None = None
     details: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.details is not None:
+            object.__setattr__(self, "details", ReadOnlyDetails(self.details, self.id))
 
 
 MAX_PRICE = 1_000_000.0

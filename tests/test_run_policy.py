@@ -302,3 +302,106 @@ def test_run_all_without_training_data_skips_the_classic_models(tmp_path, data_d
     assert alone.returncode == 2 and alone.stderr.strip() == \
         "error: prepare-fails: its model file is missing"
     assert not list((tmp_path / "results").glob("*/prepare-fails-*"))  # nothing left behind
+
+
+# -- a predictor cannot take the run down: BaseExceptions are its failure ---------
+
+ROGUES = "tests.plugins.rogue_predictors"
+ROGUE_REASON = {"SystemExit": "SystemExit: 3 (raised inside the predictor)",
+                "KeyboardInterrupt": "KeyboardInterrupt (raised inside the predictor)",
+                "GeneratorExit": "GeneratorExit: closed (raised inside the predictor)"}
+
+
+@pytest.mark.parametrize("raised", sorted(ROGUE_REASON))
+def test_a_base_exception_inside_a_predictor_is_that_items_failure(tmp_path, test_file,
+                                                                   raised):
+    """Per item and in batches, SystemExit, KeyboardInterrupt or GeneratorExit
+    raised by predictor code is a no-answer with its reason, at once (not a
+    timeout 600 s later, not the end of the command), and the predictors after
+    it still run."""
+    results = tmp_path / "results"
+    start = time.perf_counter()
+    done = subprocess.run(
+        _bench("run", "rogue-item", "rogue-batch", "steady", "--test", str(test_file),
+               "--results-dir", str(results), "--quiet"),
+        env=_env(BENCH_PLUGINS=ROGUES, ROGUE_RAISE=raised, ROGUE_IDS="5"), cwd=ROOT,
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert time.perf_counter() - start < 60
+    reason = ROGUE_REASON[raised]
+    for name in ("rogue-item", "rogue-batch"):
+        run_dir = _run_dir(results, name)
+        records = {r["id"]: r for r in _lines(run_dir)}
+        assert sorted(records) == list(range(12))
+        # the chunk holding id 5 failed; asked one by one, only id 5 has no answer
+        assert {i for i, r in records.items() if r["price"] is None} == {5}
+        assert records[5]["error"] == reason
+        assert records[6]["price"] == 16.0
+        assert read_run(run_dir / "run.json").status == "complete"
+        assert f"| 1: {reason}" in done.stdout
+    steady = read_run(_run_dir(results, "steady") / "run.json")
+    assert steady is not None and steady.status == "complete"
+
+
+def test_a_predictor_that_always_exits_fails_its_run_and_the_next_one_runs(tmp_path,
+                                                                           test_file):
+    results = tmp_path / "results"
+    done = subprocess.run(
+        _bench("run", "rogue-batch", "rogue-item", "steady", "--test", str(test_file),
+               "--results-dir", str(results), "--quiet"),
+        env=_env(BENCH_PLUGINS=ROGUES, ROGUE_RAISE="SystemExit"), cwd=ROOT,
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr  # stopped on a systematic failure, not exit 3
+    for name in ("rogue-batch", "rogue-item"):
+        info = read_run(_run_dir(results, name) / "run.json")
+        assert info is not None and info.status == "failed"
+        assert info.reason == ("the first 8 items all failed the same way: "
+                               "SystemExit: 3 (raised inside the predictor)")
+        assert f"failed {name}: the first 8 items" in done.stderr
+    assert "| steady " in done.stdout
+    assert read_run(_run_dir(results, "steady") / "run.json").status == "complete"
+
+
+def test_a_base_exception_inside_a_predictor_through_the_python_api(tmp_path, test_file):
+    import bench
+    from tests.plugins import rogue_predictors
+
+    def exits_on_three(product: Product) -> float:
+        if product.id == 3:
+            raise SystemExit("bye")
+        if product.id == 4:
+            raise KeyboardInterrupt
+        return 1.0
+
+    run = bench.evaluate(exits_on_three, test=test_file, results_dir=tmp_path, progress=False)
+    assert run.answered == 10 and run.total == 12
+    assert run.records[3].error == "SystemExit: bye (raised inside the predictor)"
+    assert run.records[4].error == "KeyboardInterrupt (raised inside the predictor)"
+    assert run.info.status == "complete"
+
+    os.environ["ROGUE_RAISE"], os.environ["ROGUE_IDS"] = "GeneratorExit", "0,9"
+    try:
+        batch = bench.evaluate(rogue_predictors.RogueBatch(), test=test_file,
+                               results_dir=tmp_path, progress=False)
+    finally:
+        del os.environ["ROGUE_RAISE"], os.environ["ROGUE_IDS"]
+    assert {i for i, r in batch.records.items() if r.price is None} == {0, 9}
+    assert batch.records[9].error == "GeneratorExit: closed (raised inside the predictor)"
+
+
+def test_a_system_exit_from_prepare_is_an_error_naming_the_predictor(tmp_path,
+                                                                     synthetic_test_set):
+    class ExitsWhilePreparing:
+        name = "exits-while-preparing"
+
+        def prepare(self) -> None:
+            raise SystemExit(3)
+
+        def predict(self, products):
+            raise AssertionError("never called: prepare failed")
+
+    with pytest.raises(BenchError, match=r"^exits-while-preparing: prepare\(\) raised "
+                                         r"SystemExit: 3 \(raised inside the predictor\)$"):
+        run_predictor(ExitsWhilePreparing(), synthetic_test_set, tmp_path,
+                      spec="exits-while-preparing", progress=False)
+    assert not list(tmp_path.glob("*/exits-while-preparing-*"))  # nothing left behind

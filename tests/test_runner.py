@@ -184,3 +184,71 @@ def test_a_negative_or_non_finite_price_is_no_answer_from_any_predictor(tmp_path
             assert records[0].prediction.raw == "answer 0"  # what the model said is kept
         for line in result.store.predictions_path.read_text().splitlines():
             json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} written"))
+
+
+def _test_file_with_details(path: Path) -> Path:
+    from bench.prompts import PRICE_PREFIX, QUESTION
+
+    lines = []
+    for i in range(6):
+        title = f"Widget {i}"
+        text = f"{QUESTION}\n\n{title}\nA made-up widget.\n\n{PRICE_PREFIX}{10 + i:.2f}"
+        details = {"Brand": "Acme", "Best Sellers Rank": {"Tools": 100 + i},
+                   "Tags": ["red", "small"]}
+        lines.append(json.dumps({"id": i, "title": title, "category": "Tools",
+                                 "price": 10.0 + i, "text": text, "details": details}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_what_one_predictor_does_to_its_input_is_never_seen_by_the_next(tmp_path):
+    """Products are read-only (details included, nested values too), and each run
+    gets its own: even a predictor that forces a change past the read-only
+    guards changes only its own copy."""
+    test_set = load_test_set(test_file=_test_file_with_details(tmp_path / "items.jsonl"))
+    original = {p.id: (p.title, json.dumps(p.details, sort_keys=True))
+                for p in test_set.products()}
+    refused: list[str] = []
+
+    class Mutator:
+        name = "mutator"
+
+        def predict(self, products: Sequence[Product]) -> list[Prediction]:
+            for p in products:
+                for change in (lambda p: p.details.__setitem__("Brand", "Leaked"),
+                               lambda p: p.details["Best Sellers Rank"].update(Tools=1),
+                               lambda p: p.details["Tags"].append("leaked"),
+                               lambda p: p.details.pop("Brand"),
+                               lambda p: setattr(p, "title", "Leaked")):
+                    try:
+                        change(p)
+                    except (TypeError, AttributeError) as exc:
+                        refused.append(type(exc).__name__)
+                # forced past the guards: this Product, this run only
+                dict.__setitem__(p.details, "Brand", "Forced")
+                object.__setattr__(p, "title", "Forced")
+            return [Prediction(price=1.0) for _ in products]
+
+    class Observer:
+        name = "observer"
+
+        def predict(self, products: Sequence[Product]) -> list[Prediction]:
+            return [Prediction(price=1.0) if (p.title, json.dumps(p.details, sort_keys=True))
+                    == original[p.id] else Prediction.failed(f"saw {p.title} {p.details}")
+                    for p in products]
+
+    def per_item(product: Product) -> float:
+        product.details["Brand"] = "Leaked"
+        return 1.0
+
+    run_predictor(Mutator(), test_set, tmp_path, spec="mutator", progress=False)
+    assert len(refused) == 5 * 6  # every ordinary change was refused
+    seen = run_predictor(Observer(), test_set, tmp_path, spec="observer", progress=False)
+    assert seen.scores.answered == 6, seen.common_error
+    failed = run_predictor(registry.FunctionPredictor("per-item", per_item, {}), test_set,
+                           tmp_path, spec="per-item", progress=False)
+    assert failed.common_error.startswith("ReadOnlyError: product ")
+    assert "details are read-only: predictors must not modify their input" \
+        in failed.common_error
+    assert run_predictor(Observer(), test_set, tmp_path / "again", spec="observer",
+                         progress=False).scores.answered == 6
