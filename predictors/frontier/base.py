@@ -202,7 +202,10 @@ class ApiPredictor(BasePredictor):
         return {}
 
     def fatal(self, exc: BaseException) -> bool:
-        """Whether every later item would fail the same way (stop sending)."""
+        """Whether every later item would fail the same way (stop sending): a
+        refused connection only once no live replica is left to ask."""
+        if refused(exc) and self.fleet is not None and not self.fleet.all_refused():
+            return False
         return is_fatal(exc)
 
     def max_output_tokens(self, request: dict[str, Any]) -> int:

@@ -7,11 +7,13 @@ on one replica with an error worth retrying (a connection error, a timeout,
 a 5xx, a 429) is retried on another replica at once, with no backoff; only
 when no other replica is live does the usual backoff apply, so a fleet of one
 retries exactly as a single server does. A replica whose last
-``TAKE_OUT_AFTER`` attempts all failed with a connection error or a 5xx is
-taken out for the rest of the run, with one warning; the last live replica
-is never taken out. The replica that answered each item is recorded
-(``Prediction.served_by``); which replicas there were, what each answered
-and which were taken out go to ``run.json``'s details.
+``TAKE_OUT_AFTER`` attempts all failed with a connection error or a 5xx, or
+that refused a connection (nothing listens there), is taken out for the rest
+of the run, with one warning; the last live replica is never taken out, and a
+refused connection there stops the run as it does for a single server. The
+replica that answered each item is recorded (``Prediction.served_by``);
+which replicas there were, what each answered and which were taken out go
+to ``run.json``'s details.
 
 Where an answer was served never enters a cache key or a run's fingerprint:
 every replica serves the same model.
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.redact import public_url
-from predictors.frontier.retry import is_retryable, status_of
+from predictors.frontier.retry import is_retryable, refused, status_of
 
 TAKE_OUT_AFTER = 3  # failed attempts in a row (connection errors or 5xx)
 # What a fleet's answers are keyed and fingerprinted by instead of a URL.
@@ -58,7 +60,7 @@ def replica_fault(exc: BaseException) -> bool:
     status = status_of(exc)
     if status is not None:
         return status >= 500
-    return is_retryable(exc)
+    return refused(exc) or is_retryable(exc)
 
 
 @dataclass(eq=False)
@@ -72,6 +74,7 @@ class Replica:
     answered: int = 0
     failed: int = 0
     out: str | None = None  # why it was taken out of the run
+    refused: bool = False  # its last attempt found nothing listening
 
 
 class Fleet:
@@ -112,6 +115,7 @@ class Fleet:
         warning = None
         with self._lock:
             replica.in_flight -= 1
+            replica.refused = error is not None and refused(error)
             if error is None:
                 replica.answered += 1
                 replica.failed_in_a_row = 0
@@ -120,8 +124,9 @@ class Fleet:
                 return
             replica.failed += 1
             replica.failed_in_a_row += 1
-            if (replica.out is None and replica.failed_in_a_row >= TAKE_OUT_AFTER
-                    and len(self.live()) > 1):
+            # Nothing listens there (refused): out at once, not after a few tries.
+            if (replica.out is None and len(self.live()) > 1
+                    and (replica.failed_in_a_row >= TAKE_OUT_AFTER or refused(error))):
                 why = self.describe(error)[:200]
                 replica.out = (f"taken out after {replica.failed_in_a_row} failed attempts "
                                f"in a row ({why})")
@@ -131,6 +136,11 @@ class Fleet:
                            f"its items go to {others}")
         if warning:
             print(warning, file=sys.stderr, flush=True)
+
+    def all_refused(self) -> bool:
+        """Did every live replica refuse its last connection (nothing is left to ask)?"""
+        with self._lock:
+            return all(r.refused for r in self.live())
 
     def another_live(self, replica: Replica | None) -> bool:
         """Is there a live replica other than ``replica`` to retry on at once?"""

@@ -179,8 +179,12 @@ def call_with_retries(
         try:
             return Outcome(value=send(), attempts=attempt + 1)
         except Exception as exc:
-            if not is_retryable(exc) or attempt >= policy.max_retries:
+            elsewhere = retry_now is not None and retry_now(exc)
+            # A refused connection is never retried on the same server, but
+            # another live replica may still answer (``retry_now``).
+            if (not (is_retryable(exc) or (refused(exc) and elsewhere))
+                    or attempt >= policy.max_retries):
                 return Outcome(error=exc, attempts=attempt + 1)
-            if retry_now is None or not retry_now(exc):
+            if not elsewhere:
                 sleep(policy.delay(attempt, retry_after(exc)))
             attempt += 1
