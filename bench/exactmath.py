@@ -35,12 +35,14 @@ def _array(values: Any) -> np.ndarray:
 
 
 def log(values: Any) -> np.ndarray:
-    """Natural logarithm of positive finite values, in float64: ``x = m * 2**e`` with
-    ``m`` in [sqrt(1/2), sqrt(2)), then ``log(m) = 2 atanh(s)``, ``s = (m - 1) / (m + 1)``,
-    by its series (|s| < 0.172, so 13 terms reach double precision)."""
+    """Natural logarithm of positive values (``inf`` for ``inf``), in float64:
+    ``x = m * 2**e`` with ``m`` in [sqrt(1/2), sqrt(2)), then ``log(m) = 2 atanh(s)``,
+    ``s = (m - 1) / (m + 1)``, by its series (|s| < 0.172, so 13 terms reach double precision)."""
     x = _array(values)
-    if np.any(~np.isfinite(x)) or np.any(x <= 0):
-        raise ValueError("log needs positive finite values")
+    if np.any(np.isnan(x)) or np.any(x <= 0):
+        raise ValueError("log needs positive values")
+    infinite = np.isinf(x)
+    x = np.where(infinite, 1.0, x)
     m, e = np.frexp(x)  # exact: x = m * 2**e, m in [0.5, 1)
     low = m < _SQRT_HALF
     m = np.where(low, m * 2.0, m)  # exact (a power of two)
@@ -50,7 +52,7 @@ def log(values: Any) -> np.ndarray:
     series = np.zeros_like(s)
     for k in range(25, 0, -2):  # Horner: 1 + s2/3 + s2**2/5 + ... + s2**12/25
         series = series * s2 + 1.0 / k
-    return e.astype(np.float64) * _LN2 + 2.0 * s * series
+    return np.where(infinite, np.inf, e.astype(np.float64) * _LN2 + 2.0 * s * series)
 
 
 def log1p(values: Any) -> np.ndarray:

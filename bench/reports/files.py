@@ -4,9 +4,11 @@
 answered, total, mae, mae_ci95, rmsle, hit_rate); the rest (rank, the paired
 comparison with the leader, break-downs, chart links) are additions. Nothing
 in the files depends on the clock or the machine, so the same answers give the
-same bytes: times per item are measured on the machine that ran, so a row
-whose figures are unchanged keeps the time already published (``keep_timings``),
-and run folders are named relative to the results dir. Every file is written
+same bytes: every float is published to ``format.PUBLISHED_DIGITS`` significant
+digits (``format.published``), rows are compared in that form, times per item
+are measured on the machine that ran, so a row whose published figures are
+unchanged keeps the time already published (``keep_timings``), and run folders
+are named relative to the results dir. Every file is written
 atomically, and only when its content changes (a clone's ``make run`` leaves
 ``git status`` clean).
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 from bench.fsutil import atomic_write_json, atomic_write_text
 from bench.reports.collect import Entry
+from bench.reports.format import published
 from bench.reports.layout import Drawn
 from bench.reports.markdown import link, markdown
 
@@ -57,9 +60,11 @@ SAME_FIGURES = ("predictor", "test_set", "status", "answered", "total", "mae", "
 
 
 def keep_timings(entries: list[Entry], previous: Path) -> None:
-    """Give each entry whose figures equal its row in the ``previous`` leaderboard.json
-    that row's time per item: a rerun elsewhere (other speed, same answers) is no
-    new content. A changed row publishes the time measured with its answers."""
+    """Give each entry whose published figures equal its row in the ``previous``
+    leaderboard.json that row's time per item: a rerun elsewhere (other speed, same
+    answers) is no new content. A changed row publishes the time measured with its
+    answers. Both sides are compared as published (``format.published``), so a
+    last-bit difference below the published digits is no change."""
     try:
         rows = json.loads(previous.read_text(encoding="utf-8"))["rows"]
         before = {(r["test_set"], r["predictor"]): r for r in rows if isinstance(r, dict)}
@@ -69,8 +74,8 @@ def keep_timings(entries: list[Entry], previous: Path) -> None:
         old = before.get((e.test_set, e.predictor))
         if old is None or "seconds_per_item" not in old:
             continue
-        row = e.row()
-        if all(row.get(k) == old.get(k) for k in SAME_FIGURES):
+        row = published(e.row())
+        if all(row.get(k) == published(old.get(k)) for k in SAME_FIGURES):
             e.keep_seconds_per_item(old["seconds_per_item"])
 
 
@@ -78,7 +83,7 @@ def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None,
           unchanged: list[Path] | None = None) -> list[Path]:
     """LEADERBOARD.md, leaderboard.json and leaderboard.csv in ``results_dir``; those
     whose content did not change are left alone and added to ``unchanged``."""
-    rows = [e.row() for e in entries]
+    rows = [published(e.row()) for e in entries]
     if drawn:
         for row, e in zip(rows, entries, strict=True):
             paths = drawn.predictors.get((e.test_set, e.predictor))

@@ -33,14 +33,39 @@ window.bench = bench;  // the data files call bench.put; all else stays in this 
 
 // -- formatting (as LEADERBOARD.md writes figures) ----------------------------------------
 
-const fmt2 = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-const fmt4 = new Intl.NumberFormat("en-US", { minimumFractionDigits: 4, maximumFractionDigits: 4 });
-const money = (v) => (v == null ? "-" : (v < 0 ? "-$" : "$") + fmt2.format(Math.abs(v)));
-const signedMoney = (v) => (v < 0 ? "-" : "+") + "$" + fmt2.format(Math.abs(v));
-const percent = (v) => (v == null ? "-" : (v * 100).toFixed(1) + "%");
-const number = (v) => (v == null ? "-" : v.toFixed(2));
-const cost = (v) => (v == null ? "-" : v > 0 && v < 1 ? "$" + fmt4.format(v) : money(v));
-const perItem = (v) => (v == null ? "-" : v < 0.01 ? "<0.01s" : fmt2.format(v) + "s");
+// The one rounding rule of every figure, the same as `fixed` in bench/reports/format.py:
+// the number's shortest decimal form (String(v), the digits Python's repr shows too),
+// rounded half to even. Intl.NumberFormat (half up) and toFixed (the binary value) differ.
+function fixed(v, places, commas) {
+  if (!Number.isFinite(v)) return Number.isNaN(v) ? "nan" : v < 0 ? "-inf" : "inf";
+  const m = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(Math.abs(v)));
+  const frac = m[2] || "";
+  const digits = m[1] + frac;
+  const shift = Number(m[3] || 0) - frac.length + places;
+  let n;
+  if (shift >= 0) {
+    n = BigInt(digits + "0".repeat(shift));
+  } else {
+    const keep = digits.length + shift;
+    n = BigInt(keep > 0 ? digits.slice(0, keep) : "0");
+    const next = keep >= 0 ? digits[keep] : "0";
+    const tie = next === "5" && !/[1-9]/.test(digits.slice(keep + 1));
+    if (next > "5" || (next === "5" && !tie) || (tie && n % 2n === 1n)) n += 1n;
+  }
+  const text = n.toString().padStart(places + 1, "0");
+  let whole = places ? text.slice(0, -places) : text;
+  if (commas) whole = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return (v < 0 && n !== 0n ? "-" : "") + whole + (places ? "." + text.slice(-places) : "");
+}
+const dollars = (text, plus) => (text[0] === "-" ? "-$" + text.slice(1) : plus + "$" + text);
+const money = (v) => (v == null ? "-" : dollars(fixed(v, 2, true), ""));
+const signedMoney = (v) => dollars(fixed(v, 2, true), "+");
+const percent = (v) => (v == null ? "-" : fixed(v * 100, 1) + "%");
+const number = (v) => (v == null ? "-" : fixed(v, 2));
+const cost = (v) => (v == null ? "-" : v > 0 && v < 1 ? "$" + fixed(v, 4, true) : money(v));
+const perItem = (v) => (v == null ? "-" : v < 0.01 ? "<0.01s" : fixed(v, 2, true) + "s");
+// Read by tests/test_board_text.py, which checks them against bench/reports/format.py.
+bench.format = { fixed, money, signedMoney, percent, number, cost, perItem };
 const interval = (ci) => (ci ? `[${money(ci[0])}, ${money(ci[1])}]` : "-");
 const pairedText = (p) => (p && p.diff != null && p.diff_ci95
   ? `${signedMoney(p.diff)} [${signedMoney(p.diff_ci95[0])}, ${signedMoney(p.diff_ci95[1])}]`
