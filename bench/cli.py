@@ -17,6 +17,7 @@ from bench.context import Context
 from bench.data import TestSet, load_test_set
 from bench.errors import BenchError
 from bench.fsutil import folder, writable_folder
+from bench.reports import format as fmt
 from bench.types import capabilities
 
 EXIT_BAD_INPUT = 2
@@ -315,7 +316,7 @@ def _dry_run(built: list[tuple[str, Any, dict[str, str]]], test_set: TestSet,
             cost = e.get("cost_usd")
             rows.append([predictor.name, str(e.get("requests", 0)), str(e.get("input_tokens", 0)),
                          str(e.get("output_tokens", 0)),
-                         f"${cost:,.4f}" if cost is not None else "unknown",
+                         f"${fmt.fixed(cost, 4, commas=True)}" if cost is not None else "unknown",
                          reason or "ready"])
         else:
             rows.append([predictor.name, "0", "-", "-", "$0", reason or "local, no requests"])
@@ -449,7 +450,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"trained {predictor.name}")
     cv = getattr(predictor, "cv_mae", None)
     if isinstance(cv, int | float):
-        print(f"cross-validated MAE on the training rows: ${cv:,.2f}")
+        print(f"cross-validated MAE on the training rows: {fmt.money(cv)}")
     return 0
 
 

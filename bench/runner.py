@@ -39,6 +39,7 @@ from bench.data import TestSet
 from bench.lock import RunLock
 from bench.records import RunInfo, Seeds, Timings, Totals
 from bench.redact import public_params, scrub
+from bench.reports.format import money
 from bench.store import Record, RunStore, fingerprint_hash
 from bench.types import Prediction, Predictor, Product, capabilities
 
@@ -550,7 +551,8 @@ class _Progress:
                 self._n += 1
             if self._bar is not None:
                 if self._n:
-                    self._bar.set_postfix_str(f"MAE ${self._sum / self._n:,.2f}", refresh=False)
+                    self._bar.set_postfix_str(f"MAE {money(self._sum / self._n)}",
+                                              refresh=False)
                 self._bar.update(1)
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from bench import breakdown, metrics, tables
 from bench.data import DEFAULT_TEST, Row
 from bench.errors import BenchError
 from bench.reports.collect import Entry
-from bench.reports.format import money, paired_diff, percent, signed_money
+from bench.reports.format import money, number, paired_diff, percent, signed_money
 
 ANSI = {"green": "\033[92m", "orange": "\033[93m", "red": "\033[91m"}
 RESET = "\033[0m"
@@ -114,7 +114,7 @@ def report(entry: Entry, rows: dict[int, Row] | None, count: int = 10,
         out.append(f"no answers ({s.answered}/{s.total})")
         return "\n".join(out)
     ci = f" (95% CI {money(s.mae_ci95[0])}-{money(s.mae_ci95[1])})" if s.mae_ci95 else ""
-    out.append(f"MAE {money(s.mae)}{ci}, RMSLE {s.rmsle:.2f}, hits {percent(s.hit_rate)}, "
+    out.append(f"MAE {money(s.mae)}{ci}, RMSLE {number(s.rmsle)}, hits {percent(s.hit_rate)}, "
                f"orange {percent(s.orange_rate)}, {s.answered}/{s.total} answered")
     if entry.rank is not None:
         place = f"rank {entry.rank}" + (f" of {rank_of}" if rank_of else "")

@@ -74,3 +74,24 @@ def test_fixed_rounds_the_shortest_decimal_form(value):
 
     expected = Decimal(repr(abs(value))).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
     assert fmt.fixed(abs(value), 2, commas=True) == f"{expected:,.2f}"
+
+
+# -- 20.8: the compare chart's caption agrees with where its points lie -----------------
+
+
+def test_the_compare_caption_says_who_missed_by_more_where_the_chart_puts_the_points():
+    from bench.site import charts
+
+    spec = charts.specs()["compare"]
+    caption = spec["description"]
+    across, up = charts.point_axes(spec)
+    diagonal = next(layer for layer in spec["layer"] if "values" in layer.get("data", {}))
+    assert diagonal["encoding"]["x"]["field"] == diagonal["encoding"]["y"]["field"]  # y = x
+    # A known pair where A is clearly worse: A missed every item by $100 or more, B by $5.
+    points = [{"error_a": 100.0 + 10 * i, "error_b": 5.0} for i in range(10)]
+    assert all(p[up] < p[across] for p in points)  # so every point lies below the diagonal
+    assert "below the diagonal A missed by more" in caption
+    assert "above it B did" in caption
+    assert "A's error across, B's up" in caption
+    # The page shows the template's own words, never a copy that could drift.
+    assert "diagonal" not in SITE_JS.read_text(encoding="utf-8")

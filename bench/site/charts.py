@@ -16,10 +16,35 @@ BAND_RANGE = ["#2e9d4a", "#e8900c", "#d0342c"]
 
 
 def specs() -> dict[str, dict[str, Any]]:
-    """Every template by name: ``mae``, ``scatter``, ``compare``."""
+    """Every template by name: ``mae``, ``scatter``, ``compare``. The compare template's
+    ``description`` is the caption the page shows under it (``compare_caption``)."""
     import altair as alt
 
-    return {"mae": _mae(alt), "scatter": _scatter(alt), "compare": _compare(alt)}
+    compare = _compare(alt)
+    compare["description"] = compare_caption(compare)
+    return {"mae": _mae(alt), "scatter": _scatter(alt), "compare": compare}
+
+
+# Which run each field of the compare chart's points belongs to.
+RUN_OF_FIELD = {"error_a": "A", "error_b": "B"}
+
+
+def point_axes(spec: dict[str, Any]) -> tuple[str, str]:
+    """(field across, field up) of the layer drawing the ``points`` data set."""
+    for layer in spec.get("layer", [spec]):
+        if layer.get("data", {}).get("name") == "points":
+            encoding = layer["encoding"]
+            return encoding["x"]["field"], encoding["y"]["field"]
+    raise ValueError("no layer draws the points")
+
+
+def compare_caption(spec: dict[str, Any]) -> str:
+    """The compare chart's words, read from how the chart places its points: a point
+    below the diagonal has a smaller value up than across, so the run whose error is
+    across missed that item by more."""
+    across, up = (RUN_OF_FIELD[f] for f in point_axes(spec))
+    return (f"Each point an item both answered: {across}'s error across, {up}'s up; "
+            f"below the diagonal {across} missed by more, above it {up} did.")
 
 
 def _mae(alt: Any) -> dict[str, Any]:

@@ -521,7 +521,7 @@ async function comparePage(index) {
       el("p", { id: "verdict" }, verdict),
       p && p.diff != null ? el("p", {}, `closer to the truth: A on ${percent(p.a_wins)} of items, B on ${percent(p.b_wins)}, equal on ${percent(p.ties)}`) : ""),
     el("h2", {}, "One against the other"),
-    el("p", { class: "note" }, "Each point an item both answered: A's error across, B's up; below the diagonal B missed by more."),
+    el("p", { class: "note", id: "compare-caption" }, specs.compare.description),
     against,
     el("h2", {}, "Where they disagree most"),
     table(el("tr", {}, ["item", "product", "truth", "A's guess", "B's guess", "apart"].map((h) => el("th", {}, h))),
