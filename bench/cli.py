@@ -16,6 +16,7 @@ from bench import registry
 from bench.context import Context
 from bench.data import TestSet, load_test_set
 from bench.errors import BenchError
+from bench.escape import terminal
 from bench.fsutil import folder, writable_folder
 from bench.reports import format as fmt
 from bench.types import capabilities
@@ -37,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(RESUME_HINT, file=sys.stderr, flush=True)
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as exc:  # a folder that is a file, read-only, full: one line, no traceback
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"error: {terminal(f'{where}{exc.strerror or exc}')}", file=sys.stderr)
         return EXIT_BAD_INPUT
     finally:
         restore()
@@ -273,7 +274,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             continue
         if result.failure:
             failed.append(result.name)
-            print(f"failed {result.name}: {result.failure}", file=sys.stderr)
+            print(terminal(f"failed {result.name}: {result.failure}"), file=sys.stderr)
         no_answer = "-"
         if result.common_error:
             missing = result.totals.errors or 0  # recorded without an answer (not unasked)
@@ -283,7 +284,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         rows.append((result.scores.mae is None, result.scores.mae or 0.0,
                      [*tables.score_row(result.name, result.scores, result.totals,
                                         result.wall_s), no_answer]))
-    print(f"test set {test_set.name} ({len(test_set)} items, {test_set.fingerprint[:19]}...)")
+    print(f"test set {terminal(test_set.name)} ({len(test_set)} items, "
+          f"{test_set.fingerprint[:19]}...)")
     if rows:
         print(tables.render([row for *_, row in sorted(rows, key=lambda r: r[:2])],
                             [*tables.HEADERS, "no answer (most common reason)"]))
@@ -292,8 +294,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if any(tables.short_reason(r) != r for _, r in skipped):
         print("(full reasons: `bench list --long`)")
     for name, missing in retryable:
-        print(f"{name}: {missing} item{'s' if missing != 1 else ''} without an answer; "
-              "add --retry-errors to ask them again")
+        print(f"{terminal(name)}: {missing} item{'s' if missing != 1 else ''} without an "
+              "answer; add --retry-errors to ask them again")
     print(f"results in {args.results_dir}/")
     return EXIT_FAILED if failed else 0
 
@@ -367,7 +369,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(f"charts: {done.drawn.drawn} drawn, {done.drawn.skipped} unchanged, "
               f"{done.drawn.removed} stale removed, under {args.results_dir / 'charts'}")
     for ts in done.without_categories:
-        print(f"{ts}: test rows not found here, break-down by price band only "
+        print(f"{terminal(ts)}: test rows not found here, break-down by price band only "
               "(pass --data-dir for categories)")
     if done.readme_changed is not None:
         print(f"{'updated' if done.readme_changed else 'unchanged'}: {args.update_readme}")

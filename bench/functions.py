@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from bench.errors import BenchError
+from bench.escape import check_name
 from bench.types import BasePredictor, Prediction, Product
 
 Takes = Literal["prompt", "product"]
@@ -91,7 +92,7 @@ def _code_parts(code: types.CodeType) -> tuple[Any, ...]:
 
 def function_name(fn: Callable[..., Any], name: str | None) -> str:
     if name:
-        return name
+        return check_name(name)
     own = getattr(fn, "__name__", "")
     if not own or own == "<lambda>" or not own.isidentifier():
         raise BenchError("this function has no name of its own (a lambda?): "

@@ -16,6 +16,7 @@ from typing import IO
 from bench import breakdown, metrics, tables
 from bench.data import DEFAULT_TEST, Row
 from bench.errors import BenchError
+from bench.escape import terminal
 from bench.reports.collect import Entry
 from bench.reports.format import money, number, paired_diff, percent, signed_money
 
@@ -83,7 +84,7 @@ def _title(item_id: int, rows: dict[int, Row] | None) -> str:
     row = rows.get(item_id) if rows else None
     if row is None:
         return f"item {item_id}"
-    title = row.title or row.product().title
+    title = terminal(row.title or row.product().title)
     return title if len(title) <= TITLE_WIDTH else title[: TITLE_WIDTH - 3] + "..."
 
 
@@ -105,7 +106,7 @@ def report(entry: Entry, rows: dict[int, Row] | None, count: int = 10,
            colour: bool = False, rank_of: int | None = None) -> str:
     """The whole ``bench show`` text."""
     s = entry.scores
-    out = [f"{entry.predictor} on {entry.test_set} ({entry.kind_label})"]
+    out = [terminal(f"{entry.predictor} on {entry.test_set} ({entry.kind_label})")]
     if entry.status != "complete":
         out.append(f"{entry.status.upper()} run (status {entry.info.status or 'unknown'}, "
                    f"{len(entry.records)}/{entry.scores.total} items stored): "
@@ -121,7 +122,7 @@ def report(entry: Entry, rows: dict[int, Row] | None, count: int = 10,
         p = entry.vs_leader
         diff = paired_diff(p) if p is not None else None
         if p is not None and diff is not None:
-            place += f"; vs #1 {entry.leader}: {diff}" + (", tied" if p.tied else "")
+            place += f"; vs #1 {terminal(entry.leader)}: {diff}" + (", tied" if p.tied else "")
         out.append(place)
     scored = sorted((abs(r.price - r.truth), i, r.price, r.truth)
                     for i, r in entry.records.items()
@@ -140,7 +141,7 @@ def report(entry: Entry, rows: dict[int, Row] | None, count: int = 10,
         shown = ", ".join(f"#{i}" for i in unanswered[:10]) + (" ..." if len(unanswered) > 10
                                                                 else "")
         out += ["", f"no answer: {len(unanswered)} item(s) {shown}".rstrip()
-                + (f" ({'; '.join(sorted(why))[:200]})" if why else "")
+                + (f" ({terminal('; '.join(sorted(why))[:200])})" if why else "")
                 + (f"; {missing} never asked" if missing > 0 else "")]
     out += details_lines(entry.info.details)
     out += ["", "By true price", _groups_table(entry.price_bands(), "price")]
@@ -163,12 +164,12 @@ def details_lines(details: object) -> list[str]:
         for key, value in obj.items():
             pad = "  " * depth
             if isinstance(value, dict):
-                lines += [f"{pad}{key}:", *walk(value, depth + 1)]
+                lines += [f"{pad}{terminal(key)}:", *walk(value, depth + 1)]
             elif isinstance(value, list) and len(value) > 10:
-                lines.append(f"{pad}{key}: [{len(value)} items]")
+                lines.append(f"{pad}{terminal(key)}: [{len(value)} items]")
             else:
                 shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-                lines.append(f"{pad}{key}: {shown[:200]}")
+                lines.append(f"{pad}{terminal(key)}: {terminal(shown[:200])}")
         return lines
 
     return ["", "Details (run.json)", *walk(details, 1)]
@@ -187,19 +188,20 @@ def comparison(a: Entry, b: Entry, *, seed: int = metrics.BOOTSTRAP_SEED) -> str
               if a.answers.get(i) is not None and b.answers.get(i) is not None}
     hits = [metrics.score(shared, e.answers).hit_rate for e in (a, b)]
     lo, hi = p.diff_ci95
-    width = max(len(a.predictor), len(b.predictor))
+    name_a, name_b = terminal(a.predictor), terminal(b.predictor)
+    width = max(len(name_a), len(name_b))
     if p.tied:
         verdict = "tied: the interval includes 0, no significant difference"
     else:
-        better = a.predictor if p.diff < 0 else b.predictor
+        better = name_a if p.diff < 0 else name_b
         verdict = f"{better} is better: the interval excludes 0"
     only_a = sum(1 for i in truth if a.answers.get(i) is not None and b.answers.get(i) is None)
     only_b = sum(1 for i in truth if b.answers.get(i) is not None and a.answers.get(i) is None)
     lines = [
-        f"{a.predictor} (A) vs {b.predictor} (B) on {a.test_set}: "
+        f"{name_a} (A) vs {name_b} (B) on {terminal(a.test_set)}: "
         f"{p.items} items both answered",
-        f"  A {a.predictor:<{width}}  MAE {money(p.mae_a):>9}  hits {percent(hits[0]):>6}",
-        f"  B {b.predictor:<{width}}  MAE {money(p.mae_b):>9}  hits {percent(hits[1]):>6}",
+        f"  A {name_a:<{width}}  MAE {money(p.mae_a):>9}  hits {percent(hits[0]):>6}",
+        f"  B {name_b:<{width}}  MAE {money(p.mae_b):>9}  hits {percent(hits[1]):>6}",
         f"  A - B: {signed_money(p.diff)} per item, 95% paired bootstrap interval "
         f"[{signed_money(lo)}, {signed_money(hi)}]",
         f"  {verdict}",

@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bench.escape import csv_cell
 from bench.fsutil import atomic_write_json, atomic_write_text
 from bench.reports.collect import Entry
 from bench.reports.format import published
@@ -98,7 +99,7 @@ def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None,
         document["charts"] = {ts: {"mae": link(p, results_dir)} for ts, p in drawn.mae.items()}
     if not atomic_write_json(json_path, document):
         same.append(json_path)
-    flat = [_csv_row(r) for r in rows]
+    flat = [{k: csv_cell(v) for k, v in _csv_row(r).items()} for r in rows]
     columns = list(dict.fromkeys(k for r in flat for k in r)) or ["predictor"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
