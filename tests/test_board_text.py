@@ -95,3 +95,154 @@ def test_the_compare_caption_says_who_missed_by_more_where_the_chart_puts_the_po
     assert "A's error across, B's up" in caption
     # The page shows the template's own words, never a copy that could drift.
     assert "diagonal" not in SITE_JS.read_text(encoding="utf-8")
+
+
+# -- 20.9 and 21.11: user text in every file and terminal the harness writes ------------
+
+HOSTILE = "a|b\nc <img src=x onerror=alert(1)> `d` *e* <!-- leaderboard:end --> \x1b]0;pwned\x07"
+FORMULAS = ["=HYPERLINK(\"http://x\",\"y\")", "+1+2", "-3+4", "@SUM(A1)"]
+
+
+def _hostile_results(tmp_path):
+    """Runs stored through the real store under hostile names, scored on a test file
+    whose titles and categories carry the same text."""
+    import json as _json
+
+    from bench.data import load_test_set
+    from bench.store import Record, RunStore
+    from bench.types import Prediction
+    from tests.conftest import write_synthetic_test_file
+
+    path = write_synthetic_test_file(tmp_path / "hostile|<b>.jsonl")
+    lines = [_json.loads(x) for x in path.read_text().splitlines()]
+    for n, row in enumerate(lines):
+        row["category"] = f"{HOSTILE} {n % 3}"
+        row["title"] = f"{HOSTILE} {n}"
+    path.write_text("".join(_json.dumps(x) + "\n" for x in lines))
+    test_set = load_test_set(test_file=path)
+    results = tmp_path / "results"
+    for k, name in enumerate([HOSTILE.replace("\n", " ").replace("\x1b", "").replace("\x07", ""),
+                              "a/b", "a b", *FORMULAS]):
+        store = RunStore.for_run(results, test_set.name, name, {"predictor": name})
+        store.open()
+        for row in test_set.rows:
+            store.append(Record(row.id, row.price, Prediction(row.price * (1.1 + k / 10))))
+        store.close()
+        store.write_run({"predictor": name, "test_set": test_set.name, "kind": "custom",
+                         "items": len(test_set.rows), "data_source": str(path),
+                         "test_fingerprint": test_set.fingerprint,
+                         "finished_at": "2026-01-01T00:00:00+00:00",
+                         "timings": {"last_wall_s": 1.0, "items_last_run": 12}})
+    return results, test_set
+
+
+def _rendered_tables(markdown_text: str) -> list[list[list[str]]]:
+    """Each table as rows of cells, as a GFM renderer (markdown-it) parses them."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown_text)
+    tables, row = [], None
+    for t in tokens:
+        if t.type == "table_open":
+            tables.append([])
+        elif t.type == "tr_open":
+            row = []
+        elif t.type == "inline" and row is not None:
+            row.append(t.content)
+        elif t.type == "tr_close":
+            tables[-1].append(row)
+            row = None
+    return tables
+
+
+def test_user_text_cannot_break_a_leaderboard_table_or_carry_html(tmp_path):
+    from markdown_it import MarkdownIt
+
+    from bench.reports import publish as leaderboard
+
+    results, _ = _hostile_results(tmp_path)
+    done = leaderboard.publish(results, charts=False)
+    assert not done.without_categories  # the categories were found: their table is there
+    text = (results / "LEADERBOARD.md").read_text(encoding="utf-8")
+    tables = _rendered_tables(text)
+    assert len(tables) == 3  # ranking, price bands, categories
+    for table in tables:
+        assert len({len(r) for r in table}) == 1, table[0]  # every row as wide as the header
+    assert len(tables[0]) == 1 + 7 and len(tables[2][0]) == 1 + 3  # 7 runs, 3 categories
+    html = MarkdownIt("commonmark").enable("table").render(text)
+    assert "<img" not in html and "<!--" not in html and "\x1b" not in text
+    assert "onerror" in html  # shown as text, not dropped
+
+
+def test_a_name_holding_the_readme_marker_leaves_the_readme_updatable(tmp_path):
+    from bench.reports import publish as leaderboard
+
+    results, _ = _hostile_results(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- leaderboard:start -->\nold\n<!-- leaderboard:end -->\n")
+    for _ in range(2):  # the second update used to refuse: two end markers
+        leaderboard.publish(results, charts=False, readme=readme)
+        text = readme.read_text()
+        assert text.count("<!-- leaderboard:end -->") == 1
+        assert text.count("<!-- leaderboard:start -->") == 1
+
+
+def test_leaderboard_csv_holds_no_live_formula(tmp_path):
+    import csv
+
+    from bench.reports import publish as leaderboard
+
+    results, _ = _hostile_results(tmp_path)
+    leaderboard.publish(results, charts=False)
+    with (results / "leaderboard.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    names = {r["predictor"] for r in rows}
+    assert {"'" + f for f in FORMULAS} <= names
+    for row in rows:
+        for value in row.values():
+            if value and value[0] in "=+-@\t\r":
+                float(value)  # only numbers may start so (a negative figure)
+
+
+def test_two_names_that_clean_alike_get_two_chart_files(tmp_path):
+    from bench.reports.layout import chart_dir, predictor_charts
+
+    paths = {name: predictor_charts(tmp_path, "t", name).scatter
+             for name in ("a/b", "a b", "a_b", "a:b", "A:b", "a--b", "a:b--x")}
+    assert len(set(paths.values())) == len(paths)
+    assert len({str(p).lower() for p in paths.values()}) == len(paths)  # case-blind disks
+    # Published names keep their file names.
+    for name, stem in (("reference:gpt-4o-mini", "reference_gpt-4o-mini"),
+                       ("xgboost", "xgboost")):
+        assert predictor_charts(tmp_path, "t", name).scatter.name == f"{stem}-scatter.png"
+    assert chart_dir(tmp_path, "pricer-test").name == "pricer-test"
+
+
+def test_bench_show_and_compare_print_escape_codes_as_text(tmp_path, capsys):
+    from bench.cli import main
+
+    results, _ = _hostile_results(tmp_path)
+    assert main(["show", "a/b", "--results-dir", str(results), "--color", "never"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;pwned\\x07" in out  # the title, shown with its escapes written out
+    assert main(["compare", "a/b", "a b", "--results-dir", str(results)]) == 0
+    assert "\x1b" not in capsys.readouterr().out
+
+
+def test_names_with_control_characters_are_refused_at_registration():
+    from bench import registry
+    from bench.errors import BenchError
+
+    for bad in ("two\nlines", "title\x1b]0;x\x07", "tab\there", " padded", "rtl\u202ename"):
+        with pytest.raises(BenchError) as caught:
+            registry.price_predictor(bad)(lambda product: 1.0)
+        assert "\n" not in str(caught.value) and "\x1b" not in str(caught.value)
+        assert bad not in registry.entries()
+
+
+def test_a_plugin_name_with_a_line_break_cannot_split_bench_list(tmp_path):
+    from bench import tables
+
+    table = tables.render([["one\ntwo", "x\x1b[2Jy"]], ["predictor", "what"])
+    assert len(table.splitlines()) == 3 and "\x1b" not in table
