@@ -30,6 +30,28 @@ _EXP_OVERFLOW = 709.782712893384
 _EXPM1_FLOOR = -40.0
 
 
+def dispatch_levels() -> list[str]:
+    """numpy's SIMD dispatch targets above its baseline that this processor runs, lowest
+    first (e.g. X86_V3, X86_V4, AVX512_ICL, AVX512_SPR). Disabling one in
+    ``NPY_DISABLE_CPU_FEATURES`` does not disable those above it: to run as a machine
+    without level N, disable N and every level after it."""
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # numpy 1.x
+        from numpy.core import _multiarray_umath as umath  # type: ignore[no-redef]
+    features = umath.__cpu_features__
+    return [n for n in umath.__cpu_dispatch__
+            if features.get(n) and n not in umath.__cpu_baseline__]
+
+
+def without_levels() -> list[tuple[str, str]]:
+    """(label, ``NPY_DISABLE_CPU_FEATURES`` value) for each level this processor offers,
+    highest first: that level and all above it disabled."""
+    levels = dispatch_levels()
+    return [(f"numpy without {' '.join(levels[i:])}", " ".join(levels[i:]))
+            for i in range(len(levels) - 1, -1, -1)]
+
+
 def _array(values: Any) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 

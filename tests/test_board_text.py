@@ -68,6 +68,19 @@ def test_the_site_prints_every_figure_as_the_markdown_does():
     assert shown["money"][:2] == ["$37.24", "$15.12"]
 
 
+def test_chart_tooltips_show_the_pages_money_texts():
+    """Vega's own number format rounds otherwise ($15.13 for 15.125): every money
+    tooltip shows a text the page wrote with ``money``."""
+    import json as _json
+
+    from bench.site import charts
+
+    text = _json.dumps(charts.specs())
+    assert '"format"' not in text
+    assert "mae_text" in text and "truth_text" in text and "guess_a_text" in text
+    assert "withMoney" in SITE_JS.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("value", HALVES)
 def test_fixed_rounds_the_shortest_decimal_form(value):
     from decimal import ROUND_HALF_EVEN, Decimal

@@ -64,6 +64,9 @@ const percent = (v) => (v == null ? "-" : fixed(v * 100, 1) + "%");
 const number = (v) => (v == null ? "-" : fixed(v, 2));
 const cost = (v) => (v == null ? "-" : v > 0 && v < 1 ? "$" + fixed(v, 4, true) : money(v));
 const perItem = (v) => (v == null ? "-" : v < 0.01 ? "<0.01s" : fixed(v, 2, true) + "s");
+// Chart tooltips show these texts (`<key>_text`), never Vega's own number format.
+const withMoney = (point, keys) => Object.assign(point, Object.fromEntries(
+  keys.map((k) => [`${k}_text`, money(point[k])])));
 // Read by tests/test_board_text.py, which checks them against bench/reports/format.py.
 bench.format = { fixed, money, signedMoney, percent, number, cost, perItem };
 const interval = (ci) => (ci ? `[${money(ci[0])}, ${money(ci[1])}]` : "-");
@@ -284,8 +287,8 @@ async function leaderboardPage(index) {
     el("h2", {}, "Products that fool everyone"),
     el("p", {}, "Missed (red band: off by $80 and 40% or more) by the most predictors, then by the largest median error."),
     hardestTable(board.hardest, ts, board.rows.length));
-  const data = shown.filter((r) => r.mae != null).map((r) => ({ predictor: r.predictor, kind: r.kind,
-    mae: r.mae, lo: r.mae_ci95 ? r.mae_ci95[0] : r.mae, hi: r.mae_ci95 ? r.mae_ci95[1] : r.mae }));
+  const data = shown.filter((r) => r.mae != null).map((r) => withMoney({ predictor: r.predictor, kind: r.kind,
+    mae: r.mae, lo: r.mae_ci95 ? r.mae_ci95[0] : r.mae, hi: r.mae_ci95 ? r.mae_ci95[1] : r.mae }, ["mae", "lo", "hi"]));
   const mae = { ...specs.mae, height: { step: 18 } };
   await chart(maeChart, mae, { rows: data });
 }
@@ -413,8 +416,9 @@ async function predictorPage(index) {
     page.node,
     el("div", { class: "wide" }, table(head, body, { id: "items" })),
     el("h2", {}, "Provenance (run.json)"), provenance(pred.provenance));
-  const points = shown.filter((x) => x.guess != null && x.truth != null).map((x) => ({ id: x.id, title: x.title,
-    truth: x.truth, guess: x.guess, error: x.error, band: BANDS[x.band], href: link("item.html", { ts: ts.name, id: x.id }) }));
+  const points = shown.filter((x) => x.guess != null && x.truth != null).map((x) => withMoney({ id: x.id, title: x.title,
+    truth: x.truth, guess: x.guess, error: x.error, band: BANDS[x.band], href: link("item.html", { ts: ts.name, id: x.id }) },
+  ["truth", "guess", "error"]));
   await chart(scatter, specs.scatter, { points });
 }
 
@@ -534,9 +538,9 @@ async function comparePage(index) {
         el("td", { class: "num" }, money(x.truth)), el("td", { class: "num" }, money(x.guess_a)), el("td", { class: "num" }, money(x.guess_b)),
         el("td", { class: "num" }, money(x.error_a)), el("td", { class: "num" }, money(x.error_b)),
         el("td", { class: "num", dataset: { value: x.diff } }, x.diff === 0 ? "$0.00" : signedMoney(x.diff)))), { id: "per-item" })));
-  const points = rows.map((x) => ({ title: x.title, truth: x.truth, guess_a: x.guess_a, guess_b: x.guess_b,
+  const points = rows.map((x) => withMoney({ title: x.title, truth: x.truth, guess_a: x.guess_a, guess_b: x.guess_b,
     error_a: x.error_a, error_b: x.error_b, closer: x.diff < 0 ? "A" : x.diff > 0 ? "B" : "equal",
-    href: link("item.html", { ts: ts.name, id: x.id }) }));
+    href: link("item.html", { ts: ts.name, id: x.id }) }, ["truth", "guess_a", "guess_b"]));
   await chart(against, specs.compare, { points });
 }
 
