@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["CHARTS_DIR", "Bar", "Chart", "Drawn", "PngInfo", "PredictorCharts", "chart_dir",
            "draw_all", "draw_mae", "draw_running", "draw_scatter", "mae_chart",
            "png_bytes", "predictor_charts", "read_png", "scatter_figure", "scatter_subtitle"]
-STYLE_VERSION = "2"  # bump when the drawing code changes, so digests change and charts redraw
+STYLE_VERSION = "3"  # bump when the drawing code changes, so digests change and charts redraw
 DIGEST_KEY = "bench-chart-digest"
 BAND_COLOURS = {"green": "#2ca02c", "orange": "#ff8c00", "red": "#d62728"}
 BAND_LABELS = {"green": "hit (< $40 or < 20%)", "orange": "near (< $80 or < 40%)",
