@@ -16,7 +16,9 @@ from bench import places, registry, standing
 from bench.context import Context
 from bench.data import TestSet, load_test_set
 from bench.errors import BenchError
+from bench.escape import terminal
 from bench.fsutil import folder, writable_folder
+from bench.reports import format as fmt
 from bench.types import capabilities
 
 EXIT_BAD_INPUT = 2
@@ -44,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(RESUME_HINT, file=sys.stderr, flush=True)
@@ -57,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as exc:  # a folder that is a file, read-only, full: one line, no traceback
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"error: {terminal(f'{where}{exc.strerror or exc}')}", file=sys.stderr)
         return EXIT_BAD_INPUT
     finally:
         restore()
@@ -318,7 +320,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             continue
         if result.failure:
             failed.append(result.name)
-            print(f"failed {result.name}: {result.failure}", file=sys.stderr)
+            print(terminal(f"failed {result.name}: {result.failure}"), file=sys.stderr)
         no_answer = "-"
         if result.common_error:
             missing = result.totals.errors or 0  # recorded without an answer (not unasked)
@@ -332,7 +334,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         rows.append((result.scores.mae is None, result.scores.mae or 0.0,
                      [*tables.score_row(shown, result.scores, result.totals,
                                         result.wall_s), no_answer]))
-    print(f"test set {test_set.name} ({len(test_set)} items, {test_set.fingerprint[:19]}...)")
+    print(f"test set {terminal(test_set.name)} ({len(test_set)} items, "
+          f"{test_set.fingerprint[:19]}...)")
     if rows:
         print(tables.render([row for *_, row in sorted(rows, key=lambda r: r[:2])],
                             [*tables.HEADERS, "no answer (most common reason)"]))
@@ -341,8 +344,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if any(tables.short_reason(r) != r for _, r in skipped):
         print("(full reasons: `bench list --long`)")
     for name, missing in retryable:
-        print(f"{name}: {missing} item{'s' if missing != 1 else ''} without an answer; "
-              "add --retry-errors to ask them again")
+        print(f"{terminal(name)}: {missing} item{'s' if missing != 1 else ''} without an "
+              "answer; add --retry-errors to ask them again")
     print(f"results in {args.results_dir}/")
     return EXIT_FAILED if failed else 0
 
@@ -365,7 +368,7 @@ def _dry_run(built: list[tuple[str, Any, dict[str, str]]], test_set: TestSet,
             cost = e.get("cost_usd")
             rows.append([predictor.name, str(e.get("requests", 0)), str(e.get("input_tokens", 0)),
                          str(e.get("output_tokens", 0)),
-                         f"${cost:,.4f}" if cost is not None else "unknown",
+                         f"${fmt.fixed(cost, 4, commas=True)}" if cost is not None else "unknown",
                          reason or "ready"])
         else:
             rows.append([predictor.name, "0", "-", "-", "$0", reason or "local, no requests"])
@@ -420,7 +423,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(f"charts: {done.drawn.drawn} drawn, {done.drawn.skipped} unchanged, "
               f"{done.drawn.removed} stale removed, under {done.board / 'charts'}")
     for ts in done.without_categories:
-        print(f"{ts}: test rows not found here, break-down by price band only "
+        print(f"{terminal(ts)}: test rows not found here, break-down by price band only "
               "(pass --data-dir for categories)")
     if done.readme_changed is not None:
         print(f"{'updated' if done.readme_changed else 'unchanged'}: {args.update_readme}")
@@ -503,7 +506,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"trained {predictor.name}")
     cv = getattr(predictor, "cv_mae", None)
     if isinstance(cv, int | float):
-        print(f"cross-validated MAE on the training rows: ${cv:,.2f}")
+        print(f"cross-validated MAE on the training rows: {fmt.money(cv)}")
     return 0
 
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from bench.errors import BenchError
+from bench.escape import check_name
 from bench.identity import code_digest, identify, warn_opaque
 from bench.types import BasePredictor, Prediction, Product
 
@@ -128,7 +129,7 @@ def settle(value: Any) -> Any:
 
 def function_name(fn: Callable[..., Any], name: str | None) -> str:
     if name:
-        return name
+        return check_name(name)
     own = getattr(fn, "__name__", "")
     if not own or own == "<lambda>" or not own.isidentifier():
         raise BenchError("this function has no name of its own (a lambda?): "

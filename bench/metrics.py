@@ -18,6 +18,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from bench import exactmath
+
 BOOTSTRAP_SEED = 42
 BOOTSTRAP_SAMPLES = 2000
 SIGN_FLIPS = 10000  # random sign patterns of the paired test (all of them for <= 13 items)
@@ -78,7 +80,8 @@ def score(truth: Mapping[int, float], guesses: Mapping[int, float | None],
     if len(t) == 0:
         return Scores(0, total, None, None, None, None, None, None, 0.0)
     errors = np.abs(g - t)
-    log_err = np.log1p(np.maximum(g, 0.0)) - np.log1p(t)
+    # Not np.log1p: its code depends on the processor's SIMD level (last bits differ).
+    log_err = exactmath.log1p(np.maximum(g, 0.0)) - exactmath.log1p(np.maximum(t, 0.0))
     bands = [band(e, tr) for e, tr in zip(errors, t, strict=True)]
     return Scores(
         answered=len(t),

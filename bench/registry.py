@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError, did_you_mean
+from bench.escape import check_name, visible
 from bench.functions import check_params, settle, unknown_parameter
 from bench.identity import Identity, identify, warn_opaque
 from bench.kinds import KINDS
@@ -116,7 +117,9 @@ def _source_of(obj: Any) -> str:
 
 
 def _add(entry: Entry) -> None:
-    """Register ``entry``; a different object under a taken name is an error."""
+    """Register ``entry``; a different object under a taken name, or a name that is
+    not one line of visible text (``escape.check_name``), is an error."""
+    check_name(entry.name)
     existing = _REGISTRY.get(entry.name)
     if existing is not None and existing.origin is not entry.origin:
         raise BenchError(f"predictor name {entry.name!r} is already registered by "
@@ -233,7 +236,12 @@ def _import_plugin(module: str) -> None:
 def _load_entry_point(name: str, value: str, load: Callable[[], Any]) -> None:
     """Register one ``bench.predictors`` entry point; a broken or clashing one is
     kept as a failed entry (``bench list`` shows why), never raised."""
-    source = f"entry point {name} = {value}"
+    source = f"entry point {visible(name)} = {visible(value)}"
+    try:
+        check_name(name)
+    except BenchError as exc:
+        _fail(visible(name), source, str(exc))
+        return
     try:
         obj = load()
     except Exception as exc:  # a broken plugin must not break the harness
@@ -338,6 +346,7 @@ def build(spec: str, params: dict[str, str] | None = None, ctx: Any = None) -> P
         raise BenchError(f"predictor {spec!r}: {exc}") from exc
     if not getattr(predictor, "name", None):
         predictor.name = spec
+    check_name(predictor.name)
     return predictor
 
 

@@ -47,6 +47,7 @@ from bench.errors import BenchError
 from bench.lock import RunLock
 from bench.records import RunInfo, Seeds, Timings, Totals
 from bench.redact import public_params, scrub
+from bench.reports.format import money
 from bench.store import Record, RunStore, fingerprint_hash
 from bench.types import Prediction, Predictor, Product, capabilities, price_problem
 
@@ -598,7 +599,8 @@ class _Progress:
                 self._n += 1
             if self._bar is not None:
                 if self._n:
-                    self._bar.set_postfix_str(f"MAE ${self._sum / self._n:,.2f}", refresh=False)
+                    self._bar.set_postfix_str(f"MAE {money(self._sum / self._n)}",
+                                              refresh=False)
                 self._bar.update(1)
 
     def close(self) -> None:

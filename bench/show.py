@@ -16,8 +16,9 @@ from typing import IO
 from bench import breakdown, metrics, standing, tables
 from bench.data import DEFAULT_TEST, Row
 from bench.errors import BenchError, did_you_mean
+from bench.escape import terminal
 from bench.reports.collect import Entry
-from bench.reports.format import money, p_value, paired_diff, percent, signed_money
+from bench.reports.format import money, number, p_value, paired_diff, percent, signed_money
 
 ANSI = {"green": "\033[92m", "orange": "\033[93m", "red": "\033[91m"}
 RESET = "\033[0m"
@@ -110,7 +111,7 @@ def _title(item_id: int, rows: dict[int, Row] | None) -> str:
     row = rows.get(item_id) if rows else None
     if row is None:
         return f"item {item_id}"
-    title = row.title or row.product().title
+    title = terminal(row.title or row.product().title)
     return title if len(title) <= TITLE_WIDTH else title[: TITLE_WIDTH - 3] + "..."
 
 
@@ -132,9 +133,10 @@ def report(entry: Entry, rows: dict[int, Row] | None, count: int = 10,
            colour: bool = False, rank_of: int | None = None) -> str:
     """The whole ``bench show`` text."""
     s = entry.scores
-    out = [f"{entry.predictor} on {entry.test_set} ({entry.kind_label})"]
+    out = [terminal(f"{entry.predictor} on {entry.test_set} ({entry.kind_label})")]
     if entry.info.params:  # in full: a row's name shows them shortened
-        out.append("parameters: " + ", ".join(f"{k}={v}" for k, v in entry.info.params.items()))
+        out.append(terminal("parameters: " + ", ".join(f"{k}={v}"
+                                                       for k, v in entry.info.params.items())))
     if entry.status != standing.COMPLETE:
         out.append(f"{entry.status.upper()} run ({standing.MEANING[entry.status]}; "
                    f"asked {len(entry.records)}/{entry.scores.total} items): "
@@ -143,14 +145,14 @@ def report(entry: Entry, rows: dict[int, Row] | None, count: int = 10,
         out.append(f"no answers ({s.answered}/{s.total})")
         return "\n".join(out)
     ci = f" (95% CI {money(s.mae_ci95[0])}-{money(s.mae_ci95[1])})" if s.mae_ci95 else ""
-    out.append(f"MAE {money(s.mae)}{ci}, RMSLE {s.rmsle:.2f}, hits {percent(s.hit_rate)}, "
+    out.append(f"MAE {money(s.mae)}{ci}, RMSLE {number(s.rmsle)}, hits {percent(s.hit_rate)}, "
                f"orange {percent(s.orange_rate)}, {s.answered}/{s.total} answered")
     place = (f"rank {entry.rank}" + (f" of {rank_of}" if rank_of else "")
-             if entry.rank is not None else f"not ranked: {entry.not_ranked}")
+             if entry.rank is not None else f"not ranked: {terminal(entry.not_ranked or '')}")
     p = entry.vs_leader
     diff = paired_diff(p) if p is not None else None
     if p is not None and diff is not None:
-        place += (f"; vs #1 {entry.leader}: {diff}" + (", tied" if p.tied else "")
+        place += (f"; vs #1 {terminal(entry.leader)}: {diff}" + (", tied" if p.tied else "")
                   + f", p {p_value(p.p_value)}"
                   + (f", Holm: {entry.verdict}" if entry.verdict else ""))
     out.append(place)
@@ -171,7 +173,7 @@ def report(entry: Entry, rows: dict[int, Row] | None, count: int = 10,
         shown = ", ".join(f"#{i}" for i in unanswered[:10]) + (" ..." if len(unanswered) > 10
                                                                 else "")
         out += ["", f"no answer: {len(unanswered)} item(s) {shown}".rstrip()
-                + (f" ({'; '.join(sorted(why))[:200]})" if why else "")
+                + (f" ({terminal('; '.join(sorted(why))[:200])})" if why else "")
                 + (f"; {missing} never asked" if missing > 0 else "")]
     out += details_lines(entry.info.details)
     out += ["", "By true price", _groups_table(entry.price_bands(), "price")]
@@ -194,12 +196,12 @@ def details_lines(details: object) -> list[str]:
         for key, value in obj.items():
             pad = "  " * depth
             if isinstance(value, dict):
-                lines += [f"{pad}{key}:", *walk(value, depth + 1)]
+                lines += [f"{pad}{terminal(key)}:", *walk(value, depth + 1)]
             elif isinstance(value, list) and len(value) > 10:
-                lines.append(f"{pad}{key}: [{len(value)} items]")
+                lines.append(f"{pad}{terminal(key)}: [{len(value)} items]")
             else:
                 shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-                lines.append(f"{pad}{key}: {shown[:200]}")
+                lines.append(f"{pad}{terminal(key)}: {terminal(shown[:200])}")
         return lines
 
     return ["", "Details (run.json)", *walk(details, 1)]
@@ -224,21 +226,22 @@ def comparison(a: Entry, b: Entry, *, seed: int = metrics.BOOTSTRAP_SEED) -> str
               if a.answers.get(i) is not None and b.answers.get(i) is not None}
     hits = [metrics.score(shared, e.answers).hit_rate for e in (a, b)]
     lo, hi = p.diff_ci95
-    width = max(len(a.predictor), len(b.predictor))
+    name_a, name_b = terminal(a.predictor), terminal(b.predictor)
+    width = max(len(name_a), len(name_b))
     if not (math.isfinite(lo) and math.isfinite(hi)):
         verdict = "no verdict: the interval is not a number (an answer too large to score?)"
     elif p.tied:
         verdict = "tied: the interval includes 0, no significant difference"
     else:
-        better = a.predictor if p.diff < 0 else b.predictor
+        better = name_a if p.diff < 0 else name_b
         verdict = f"{better} is better: the interval excludes 0"
     only_a = sum(1 for i in truth if a.answers.get(i) is not None and b.answers.get(i) is None)
     only_b = sum(1 for i in truth if b.answers.get(i) is not None and a.answers.get(i) is None)
     lines = [
-        f"{a.predictor} (A) vs {b.predictor} (B) on {a.test_set}: "
+        f"{name_a} (A) vs {name_b} (B) on {terminal(a.test_set)}: "
         f"{p.items} items both answered",
-        f"  A {a.predictor:<{width}}  MAE {money(p.mae_a):>9}  hits {percent(hits[0]):>6}",
-        f"  B {b.predictor:<{width}}  MAE {money(p.mae_b):>9}  hits {percent(hits[1]):>6}",
+        f"  A {name_a:<{width}}  MAE {money(p.mae_a):>9}  hits {percent(hits[0]):>6}",
+        f"  B {name_b:<{width}}  MAE {money(p.mae_b):>9}  hits {percent(hits[1]):>6}",
         f"  A - B: {signed_money(p.diff)} per item, 95% paired bootstrap interval "
         f"[{signed_money(lo)}, {signed_money(hi)}]",
         f"  {verdict}",

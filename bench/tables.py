@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
+from bench.escape import terminal
 from bench.metrics import Scores
 from bench.records import Totals
 from bench.reports.format import money, number, percent
@@ -26,7 +27,11 @@ def score_row(name: str, scores: Scores, totals: Totals | None = None,
 
 
 def render(rows: Sequence[Sequence[str]], headers: Sequence[str] = HEADERS) -> str:
-    return tabulate(rows, headers=list(headers), tablefmt="github", disable_numparse=True)
+    """A GitHub-style table; every cell through ``escape.terminal`` (a name or reason
+    holding a line break or an escape code cannot split a row or act on the terminal)."""
+    return tabulate([[terminal(c) for c in row] for row in rows],
+                    headers=[terminal(h) for h in headers], tablefmt="github",
+                    disable_numparse=True)
 
 
 SHORT = 70

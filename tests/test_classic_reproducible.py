@@ -1,12 +1,11 @@
 """The classic models give the same figures on any machine of one kind.
 
 Another machine differs from this one in what picks the order of floating-point
-sums: how many threads BLAS and OpenMP use, which SIMD code numpy dispatches to,
-the working directory and environment. Each training here runs in its own
-process under one such set of conditions; the predictions must agree to the bit.
-(``OPENBLAS_CORETYPE`` changes the BLAS kernel too, and did change the figures,
-but some machines here need it set, so tests leave it alone: see
-``python -m bench.perf.classic --repro`` for that check.)
+sums and the code of a logarithm: how many threads BLAS and OpenMP use, which
+SIMD code numpy dispatches to, which kernel OpenBLAS picks, the working directory
+and environment. Each training here runs in its own process under one such set of
+conditions (``tests/simd.py``: every SIMD level this processor offers, disabled in
+turn); the predictions must agree to the bit.
 """
 
 import json
@@ -20,6 +19,7 @@ import pytest
 from scipy import sparse
 
 from predictors.classic import exact
+from tests import simd
 from tests.conftest import ROOT
 
 SCRIPT = """
@@ -38,21 +38,13 @@ for name, params in (("linear", {}), ("xgboost", small), ("random-forest", small
     # The model's own output, before rounding to cents: every bit must agree.
     out[name] = [float(p).hex() for p in model._predict(model._model, products)]
     out[name + " (cents)"] = [p.price for p in model.predict(products)]
+from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+out["simd"] = [n for n in __cpu_dispatch__ if __cpu_features__.get(n)]
 print(json.dumps(out))
 """
 
 
-def _numpy_feature_to_disable() -> str | None:
-    """A SIMD level numpy dispatches to on this processor, above its baseline."""
-    from numpy._core._multiarray_umath import __cpu_baseline__, __cpu_features__
-
-    for name in ("X86_V4", "X86_V3", "AVX512F", "AVX2"):
-        if __cpu_features__.get(name) and name not in __cpu_baseline__:
-            return name
-    return None
-
-
-def _train(data_dir, tmp_path, n_jobs: int, **env: str) -> dict[str, list[float]]:
+def _train(data_dir, tmp_path, n_jobs: int, **env: str) -> dict[str, list]:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(data_dir), str(n_jobs)],
                           capture_output=True, text=True, env=full_env, cwd=tmp_path,
@@ -63,21 +55,69 @@ def _train(data_dir, tmp_path, n_jobs: int, **env: str) -> dict[str, list[float]
 
 def test_training_under_other_threads_and_cpu_dispatch_gives_identical_predictions(
         data_dir, tmp_path):
+    """Against a plain one-thread run: every SIMD level numpy dispatches to on this
+    processor disabled in turn (with the levels above it; 3 threads), and OpenBLAS's
+    Haswell kernel, so that no machine running this can hide a dispatched operation."""
     one = tmp_path / "one"
-    two = tmp_path / "two"
     one.mkdir()
-    two.mkdir()
     single = _train(data_dir, one, 1, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    simd_on = single.pop("simd")
+    assert simd_on == simd.dispatch_levels()
     other = {"OMP_NUM_THREADS": "3", "OPENBLAS_NUM_THREADS": "3", "LC_ALL": "C",
              "PYTHONHASHSEED": "12345"}
-    feature = _numpy_feature_to_disable()
-    if feature:
-        other["NPY_DISABLE_CPU_FEATURES"] = feature
-    many = _train(data_dir, two, 3, **other)
     assert len(single) == 6
-    for name, prices in single.items():
-        assert len(prices) == 80, name
-        assert prices == many[name], name
+    for n, (label, env) in enumerate(simd.conditions()):
+        folder = tmp_path / f"other{n}"
+        folder.mkdir()
+        many = _train(data_dir, folder, 1 if "OPENBLAS_CORETYPE" in env else 3,
+                      **{**other, **env})
+        disabled = set(env.get("NPY_DISABLE_CPU_FEATURES", "").split())
+        assert not disabled & set(many.pop("simd")), f"{label}: numpy ignored the switch"
+        for name, prices in single.items():
+            assert len(prices) == 80, name
+            differ = sum(a != b for a, b in zip(prices, many[name], strict=True))
+            assert prices == many[name], f"{name}, {label}: {differ} of 80 differ"
+
+
+def test_exact_math_gives_the_same_bits_at_every_simd_level(tmp_path):
+    """``bench.exactmath`` (the classic models' and the published figures' log and
+    exp) under each SIMD level: the same bits (numpy's own differ in the last bit
+    between X86_V3 and X86_V4 for some of these inputs)."""
+    script = (
+        "import hashlib, numpy as np\n"
+        "from bench import exactmath\n"
+        "x = np.random.default_rng(0).random(50000) * 2000\n"
+        "def h(a): return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()\n"
+        "print(h(exactmath.log1p(x)), h(exactmath.log(x + 1e-3)),"
+        " h(exactmath.expm1(x / 200 - 3)), h(exactmath.expm1((x / 200).astype(np.float32))))\n")
+
+    def digests(env: dict[str, str]) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+                              cwd=tmp_path, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.split()
+
+    plain = digests({})
+    assert len(plain) == 4
+    for label, env in simd.conditions():
+        assert digests(env) == plain, label
+
+
+def test_expm1_is_accurate():
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.uniform(-45, 709, 50000), rng.uniform(-1e-3, 1e-3, 5000),
+                             [0.0, 1e-300, 1.0, math.log(2), 36.0, 40.0, -50.0, 709.78]])
+    mine = exact.expm1(values)
+    reference = np.array([math.expm1(v) for v in values])
+    assert np.all(np.abs(mine - reference) <= 4 * np.spacing(np.abs(reference)))
+    assert exact.expm1([800.0])[0] == math.inf
+    assert exact.expm1([0.0])[0] == 0.0
+    assert exact.expm1(np.array([1.5], dtype=np.float32)).dtype == np.float32
+    prices = np.array([math.expm1(v) for v in 1.0 + np.random.default_rng(4).random(1000) * 8])
+    assert np.allclose(exact.expm1(exact.log1p(prices)), prices, rtol=1e-13, atol=0)
+    with pytest.raises(ValueError):
+        exact.expm1([math.nan])
 
 
 def test_log_is_accurate_and_exact_in_ieee_operations():

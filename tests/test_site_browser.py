@@ -302,7 +302,7 @@ def test_item_page_shows_every_guess_best_to_worst(tab: Page, base: str, results
 @pytest.mark.parametrize("a,b", [("human", "reference:gpt-4o-mini"),
                                  ("reference:gpt-4o-mini", "human")])
 def test_compare_page_shows_the_paired_interval_of_bench_compare(
-        tab: Page, base: str, results: Path, a: str, b: str) -> None:
+        tab: Page, base: str, results: Path, site: Path, a: str, b: str) -> None:
     done = run_cli("compare", a, b, "--results-dir", str(results))
     assert done.returncode == 0, done.stderr
     line = next(x for x in done.stdout.splitlines() if "A - B:" in x)
@@ -318,3 +318,8 @@ def test_compare_page_shows_the_paired_interval_of_bench_compare(
     assert page.inner_text("#verdict") == verdict
     assert page.locator("#compare-chart canvas").count() == 1
     assert page.locator("#disagree tbody tr").count() == 10
+    # The caption is the chart template's own, which says where A's worse items lie.
+    specs = json.loads(re.search(r"bench\.put\([^,]+,(.*)\);", (site / "data" / "specs.js")
+                                 .read_text(encoding="utf-8")).group(1))
+    assert page.inner_text("#compare-caption") == specs["compare"]["description"]
+    assert "below the diagonal A missed by more" in specs["compare"]["description"]

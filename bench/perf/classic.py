@@ -17,7 +17,8 @@ on the test items: defaults were chosen by CV on the pool.
 ``--repro`` trains and predicts each predictor (no CV) under conditions that
 mimic another machine of the same kind: one thread, another OpenBLAS kernel
 (``OPENBLAS_CORETYPE=Prescott``, set in that child process only), numpy
-without its top SIMD level (``NPY_DISABLE_CPU_FEATURES``), another folder with
+without each SIMD level it dispatches to here in turn (``NPY_DISABLE_CPU_FEATURES``,
+that level and all above it), another folder with
 a fresh cache, more threads and ``n_jobs=1``. It prints the test MAE and a
 digest of the 251 predictions for each: they must all be the same.
 """
@@ -107,15 +108,6 @@ def _row(r: dict[str, Any]) -> str:
             f"{r['peak_rss_mib']:.0f} MiB |")
 
 
-def _top_numpy_simd() -> str | None:
-    from numpy._core._multiarray_umath import __cpu_baseline__, __cpu_features__
-
-    for name in ("X86_V4", "X86_V3", "AVX512F", "AVX2"):
-        if __cpu_features__.get(name) and name not in __cpu_baseline__:
-            return name
-    return None
-
-
 def _conditions(scratch: Path) -> list[tuple[str, dict[str, str], Path | None, list[str]]]:
     """(label, environment changes, working folder, extra params) for --repro."""
     out: list[tuple[str, dict[str, str], Path | None, list[str]]] = [
@@ -123,9 +115,10 @@ def _conditions(scratch: Path) -> list[tuple[str, dict[str, str], Path | None, l
         ("1 thread", {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}, None, []),
         ("OpenBLAS kernel Prescott", {"OPENBLAS_CORETYPE": "Prescott"}, None, []),
     ]
-    simd = _top_numpy_simd()
-    if simd:
-        out.append((f"numpy without {simd}", {"NPY_DISABLE_CPU_FEATURES": simd}, None, []))
+    from bench.exactmath import without_levels
+
+    out += [(label, {"NPY_DISABLE_CPU_FEATURES": value}, None, [])
+            for label, value in without_levels()]
     out.append(("other folder, fresh cache, 3 threads, n_jobs=1",
                 {"OMP_NUM_THREADS": "3", "OPENBLAS_NUM_THREADS": "3", "LC_ALL": "C",
                  "PYTHONHASHSEED": "1", "BENCH_CACHE_DIR": str(scratch / "cache")},

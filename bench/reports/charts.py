@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 from bench import kinds
 from bench.fsutil import atomic_write, no_links
 from bench.metrics import Scores, band
+from bench.reports.format import money, percent
 from bench.reports.layout import (
     CHARTS_DIR,
     Drawn,
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["CHARTS_DIR", "Bar", "Chart", "Drawn", "PngInfo", "PredictorCharts", "chart_dir",
            "draw_all", "draw_mae", "draw_running", "draw_scatter", "mae_chart",
            "png_bytes", "predictor_charts", "read_png", "scatter_figure", "scatter_subtitle"]
-STYLE_VERSION = "2"  # bump when the drawing code changes, so digests change and charts redraw
+STYLE_VERSION = "3"  # bump when the drawing code changes, so digests change and charts redraw
 DIGEST_KEY = "bench-chart-digest"
 BAND_COLOURS = {"green": "#2ca02c", "orange": "#ff8c00", "red": "#d62728"}
 BAND_LABELS = {"green": "hit (< $40 or < 20%)", "orange": "near (< $80 or < 40%)",
@@ -205,7 +206,7 @@ def _scatter(path: Path, digest: str, name: str, truth: Sequence[float],
 def scatter_subtitle(scores: Scores) -> str:
     """The line under a scatter's title: MAE, hits, answered."""
     s = scores
-    return (f"MAE ${s.mae:,.2f}, hits {s.hit_rate:.1%}, {s.answered}/{s.total} answered"
+    return (f"MAE {money(s.mae)}, hits {percent(s.hit_rate)}, {s.answered}/{s.total} answered"
             if s.mae is not None and s.hit_rate is not None else "no answers")
 
 
@@ -272,7 +273,7 @@ def _running(path: Path, digest: str, name: str, errors: Sequence[float]) -> Non
                             alpha=0.18, lw=0, label="95% interval")
             ax.plot(k, mean, color="#1f77b4", lw=1.6, label="mean absolute error so far")
             ax.axhline(mean[-1], color="#444444", lw=0.8, ls="--",
-                       label=f"final: ${mean[-1]:,.2f} over {len(e)} items")
+                       label=f"final: {money(float(mean[-1]))} over {len(e)} items")
             top = np.nanmax(np.concatenate([mean, mean + np.nan_to_num(half)]))
             ax.set_ylim(0, float(top) * 1.05 or 1.0)
             ax.legend(loc="upper right", fontsize=8)
@@ -320,7 +321,7 @@ def _mae(path: Path, digest: str, test_set: str, bars: Sequence[Bar]) -> None:
                     capsize=2.5, zorder=3)
         right = float(np.max(mae + hi)) if len(bars) else 1.0
         for yi, b, h in zip(y, bars, hi, strict=True):
-            ax.text(b.mae + h + right * 0.01, yi, f"${b.mae:,.2f}", va="center", fontsize=7.5)
+            ax.text(b.mae + h + right * 0.01, yi, money(b.mae), va="center", fontsize=7.5)
         ax.set_yticks(y, [b.name for b in bars], fontsize=8)
         ax.set_ylim(len(bars) - 0.4, -0.6)  # best on top
         ax.set_xlim(0, right * 1.12)

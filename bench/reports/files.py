@@ -6,9 +6,11 @@ rest (rank, ``ranked`` and ``not_ranked``: the reason a run is not ranked, the
 paired comparison with the leader with its p-values, break-downs, chart links)
 are additions, and ``ranking`` records the rule the rows were ranked by. Nothing
 in the files depends on the clock or the machine, so the same answers give the
-same bytes: times per item are measured on the machine that ran, so a row
-whose figures are unchanged keeps the time already published (``keep_timings``),
-and run folders are named relative to the results dir. Every file is written
+same bytes: every float is published to ``format.PUBLISHED_DIGITS`` significant
+digits (``format.published``), rows are compared in that form, times per item
+are measured on the machine that ran, so a row whose published figures are
+unchanged keeps the time already published (``keep_timings``), and run folders
+are named relative to the results dir. Every file is written
 atomically, and only when its content changes (a clone's ``make run`` leaves
 ``git status`` clean).
 """
@@ -23,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import metrics, standing
+from bench.escape import csv_cell
 from bench.fsutil import atomic_write_json, atomic_write_text
 from bench.reports.collect import Entry
+from bench.reports.format import published
 from bench.reports.layout import Drawn
 from bench.reports.markdown import link, markdown
 
@@ -68,9 +72,11 @@ SAME_FIGURES = ("predictor", "test_set", "status", "answered", "total", "mae", "
 
 
 def keep_timings(entries: list[Entry], previous: Path) -> None:
-    """Give each entry whose figures equal its row in the ``previous`` leaderboard.json
-    that row's time per item: a rerun elsewhere (other speed, same answers) is no
-    new content. A changed row publishes the time measured with its answers."""
+    """Give each entry whose published figures equal its row in the ``previous``
+    leaderboard.json that row's time per item: a rerun elsewhere (other speed, same
+    answers) is no new content. A changed row publishes the time measured with its
+    answers. Both sides are compared as published (``format.published``), so a
+    last-bit difference below the published digits is no change."""
     try:
         rows = json.loads(previous.read_text(encoding="utf-8"))["rows"]
         before = {(r["test_set"], r["predictor"]): r for r in rows if isinstance(r, dict)}
@@ -80,8 +86,8 @@ def keep_timings(entries: list[Entry], previous: Path) -> None:
         old = before.get((e.test_set, e.predictor))
         if old is None or "seconds_per_item" not in old:
             continue
-        row = e.row()
-        if all(row.get(k) == old.get(k) for k in SAME_FIGURES):
+        row = published(e.row())
+        if all(row.get(k) == published(old.get(k)) for k in SAME_FIGURES):
             e.keep_seconds_per_item(old["seconds_per_item"])
 
 
@@ -91,7 +97,7 @@ def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None,
     """LEADERBOARD.md, leaderboard.json and leaderboard.csv in ``results_dir``; those
     whose content did not change are left alone and added to ``unchanged``.
     ``min_answered``: the ranking rule's minimum share, recorded in the json."""
-    rows = [e.row() for e in entries]
+    rows = [published(e.row()) for e in entries]
     if drawn:
         for row, e in zip(rows, entries, strict=True):
             paths = drawn.predictors.get((e.test_set, e.predictor))
@@ -107,7 +113,7 @@ def write(results_dir: Path, entries: list[Entry], drawn: Drawn | None = None,
         document["charts"] = {ts: {"mae": link(p, results_dir)} for ts, p in drawn.mae.items()}
     if not atomic_write_json(json_path, document, root=results_dir):
         same.append(json_path)
-    flat = [_csv_row(r) for r in rows]
+    flat = [{k: csv_cell(v) for k, v in _csv_row(r).items()} for r in rows]
     columns = list(dict.fromkeys(k for r in flat for k in r)) or ["predictor"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")

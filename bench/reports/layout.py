@@ -1,7 +1,8 @@
 """Where the leaderboard's charts live: file paths only, nothing drawn.
 
 Writers link these paths and ``bench.reports.charts`` draws into them; both
-read the layout from here, so neither needs the other.
+read the layout from here, so neither needs the other. File names come from
+``escape.file_stem``: no two predictors (or test sets) share one.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.store import slug
+from bench.escape import file_stem
 
 CHARTS_DIR = "charts"
 
@@ -32,11 +33,11 @@ class Drawn:
 
 
 def chart_dir(results_dir: Path, test_set: str) -> Path:
-    return results_dir / CHARTS_DIR / slug(test_set)
+    return results_dir / CHARTS_DIR / file_stem(test_set)
 
 
 def predictor_charts(results_dir: Path, test_set: str, predictor: str) -> PredictorCharts:
-    base = chart_dir(results_dir, test_set) / slug(predictor)
+    base = chart_dir(results_dir, test_set) / file_stem(predictor)
     return PredictorCharts(base.with_name(base.name + "-scatter.png"),
                            base.with_name(base.name + "-running.png"))
 

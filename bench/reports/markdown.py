@@ -1,4 +1,6 @@
 """The leaderboard in Markdown: the ranked tables, the break-downs, the page.
+Every user-supplied string (predictor names and parameters, test-set and category
+names) goes through ``bench.escape``: none can break a table or carry HTML.
 
 Chart links come from a ``layout.Drawn`` and are written relative to the
 page's folder. Nothing here depends on the clock: the same runs give the same text.
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import breakdown, standing
+from bench.escape import markdown_code, markdown_text
 from bench.reports.collect import Entry
 from bench.reports.format import cost, money, number, p_value, paired_diff, per_item, percent
 from bench.reports.layout import Drawn, PredictorCharts
@@ -87,10 +90,11 @@ def _table(entries: Sequence[Entry], first: str, base: Path,
         s = e.scores
         ci = f"[{money(s.mae_ci95[0])}, {money(s.mae_ci95[1])}]" if s.mae_ci95 else "-"
         mark = "" if e.status == standing.COMPLETE else f" **{e.status}**"
-        place = e.rank if e.ranked else e.not_ranked
+        place = e.rank if e.ranked else markdown_text(e.not_ranked or "")
         p = e.vs_leader.p_value if e.vs_leader is not None else None
-        line = (f"| {place} | `{e.predictor}`{mark} | {e.kind_label} | "
-                f"{s.answered}/{s.total} | {money(s.mae)} | {ci} | {versus(e)} | "
+        line = (f"| {place} | {markdown_code(e.predictor)}{mark} | "
+                f"{markdown_text(e.kind_label)} | {s.answered}/{s.total} | "
+                f"{money(s.mae)} | {ci} | {versus(e)} | "
                 f"{p_value(p)} | {holm_cell(e)} | {number(s.rmsle)} | "
                 f"{percent(s.hit_rate)} | {cost(e.cost_usd)} | "
                 f"{per_item(e.seconds_per_item)} |")
@@ -106,14 +110,15 @@ def _group_table(entries: Sequence[Entry], groups: Sequence[list[breakdown.Group
                  title: str, label: Any = str) -> list[str]:
     names = list(dict.fromkeys(g.name for gs in groups if gs for g in gs))
     sizes = {n: max(g.items for gs in groups if gs for g in gs if g.name == n) for n in names}
-    lines = [f"| predictor | {' | '.join(f'{label(n)} ({sizes[n]})' for n in names)} |",
+    heads = [f"{label(n)} ({sizes[n]})" for n in names]
+    lines = [f"| predictor | {' | '.join(heads)} |",
              f"| --- |{' ---: |' * len(names)}"]
     for e, gs in zip(entries, groups, strict=True):
         if not gs:
             continue
         by_name = {g.name: g for g in gs}
         cells = [money(by_name[n].mae) if n in by_name else "-" for n in names]
-        lines.append(f"| `{e.predictor}` | {' | '.join(cells)} |")
+        lines.append(f"| {markdown_code(e.predictor)} | {' | '.join(cells)} |")
     return [title, "", *lines, ""]
 
 
@@ -127,7 +132,7 @@ def breakdown_tables(entries: Sequence[Entry]) -> list[str]:
     if any(categories):
         lines += _group_table(scored, categories,
                               "### Mean absolute error by category (items in brackets)",
-                              breakdown.label)
+                              lambda n: markdown_text(breakdown.label(n)))
     return lines
 
 
@@ -138,9 +143,9 @@ def markdown(entries: list[Entry], drawn: Drawn | None = None,
     lines = ["# Leaderboard", "", intro(min_answered), ""]
     for ts in dict.fromkeys(e.test_set for e in entries):
         group = [e for e in entries if e.test_set == ts]
-        lines += [f"## {ts}", ""]
+        lines += [f"## {markdown_text(ts)}", ""]
         if drawn and ts in drawn.mae:
-            lines += [f"![mean absolute error by predictor, {ts}]"
+            lines += [f"![mean absolute error by predictor, {markdown_text(ts)}]"
                       f"({link(drawn.mae[ts], base)})", ""]
         lines += ranking_table(group, base, drawn.predictors if drawn else None)
         lines.append("")

@@ -21,6 +21,7 @@ from bench import breakdown, metrics, standing
 from bench.data import Row
 from bench.errors import BenchError
 from bench.reports.collect import Entry, attach_categories, collect
+from bench.reports.format import published
 
 
 @dataclass
@@ -68,7 +69,7 @@ def load(results_dir: Path, data_dir: Path | None = None, *,
 
 
 def _run(e: Entry) -> Run:
-    row = e.row()
+    row = published(e.row())  # the figures exactly as leaderboard.json publishes them
     row.pop("run_dir", None)  # a local path: the site shows the run, not where it lay
     recs = e.records
     return Run(e.predictor, e.test_set, e.kind, row, e.info.to_dict(), e.answers,

@@ -19,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, ClassVar
 
+from bench import exactmath
 from bench.errors import BenchError
 from bench.registry import register
 from bench.types import BasePredictor, Example, Prediction, Product
@@ -27,6 +28,7 @@ from predictors.classic.store import ModelStore, SavedModel, cache_key
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # The code that shapes a fitted model: editing it invalidates saved models.
 _MODEL_CODE = ("features.py", "models.py", "exact.py", "baselines.py")
+_SHARED_CODE = (exactmath.__file__,)  # harness code the models compute with
 
 
 def _versions(libraries: Sequence[str]) -> dict[str, str]:
@@ -43,6 +45,8 @@ def _code_digest() -> str:
     digest = hashlib.sha256()
     for name in _MODEL_CODE:
         digest.update((_PACKAGE_DIR / name).read_bytes())
+    for path in _SHARED_CODE:
+        digest.update(Path(path).read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -13,9 +13,10 @@ bits into it, each seen here by changing one condition
   order that depends on the kernel OpenBLAS picks for the processor (the
   ``OPENBLAS_CORETYPE`` variable overrides that pick) and on its thread count
   (``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``, or the number of cores).
-- **CPU-dispatched math in numpy.** ``np.log``/``np.log1p`` use different
-  SIMD code on AVX2, AVX-512 and older processors (``NPY_DISABLE_CPU_FEATURES``
-  shows it): TF-IDF weights and log prices differed in the last bit.
+- **CPU-dispatched math in numpy.** ``np.log``/``np.log1p``/``np.expm1`` use
+  different SIMD code on AVX2, AVX-512 and older processors
+  (``NPY_DISABLE_CPU_FEATURES`` shows it): TF-IDF weights and log prices differed
+  in the last bit, and so did the predictions turned back into dollars.
 - **Ties in the vocabulary cut.** TF-IDF's ``max_features`` keeps the most
   frequent terms by an unstable sort that numpy also dispatches by CPU; which of
   the terms tied at the cut survived was not defined.
@@ -24,13 +25,13 @@ So here every number of stage one comes from operations whose result IEEE 754
 fixes exactly (+, -, *, /, sqrt, one element at a time in numpy or Python),
 sums in a fixed order (scipy's compiled sparse products, which neither thread
 nor dispatch by CPU, and ``math.fsum``, which is exactly rounded), and a
-logarithm built from those (``log``). No BLAS, no LAPACK, no CPU-dispatched
-transcendental. What stays outside: scipy's sparse products are trusted to be
-the same code on every machine of a kind (they are compiled for the baseline
-x86-64 instruction set, without FMA), and so are XGBoost's and the forest's
-tree code; and the final ``expm1`` back to dollars, whose last-bit differences
-vanish in the rounding to cents unless a price falls within about 1e-13 of a
-half cent.
+logarithm and exponential built from those (``log``, ``expm1``, from
+``bench.exactmath``, shared with the published figures). No BLAS, no LAPACK, no
+CPU-dispatched transcendental, down to the dollars: the test trains with each SIMD
+level numpy offers on its machine disabled in turn. What stays outside: scipy's
+sparse products are trusted to be the same code on every machine of a kind (they
+are compiled for the baseline x86-64 instruction set, without FMA), and so are
+XGBoost's and the forest's tree code.
 """
 
 from __future__ import annotations
@@ -42,36 +43,11 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-_LN2 = 0.6931471805599453  # math.log(2), written out: no libm call at run time
-_SQRT_HALF = 0.7071067811865476
+from bench.exactmath import expm1, log, log1p
 
-
-def log(values: Any) -> np.ndarray:
-    """Natural logarithm of positive finite values, in float64, the same bits on any
-    machine: ``x = m * 2**e`` with ``m`` in [sqrt(1/2), sqrt(2)), then
-    ``log(m) = 2 atanh(s)``, ``s = (m - 1) / (m + 1)``, by its series (|s| < 0.172,
-    so 13 terms reach double precision), all in exactly rounded operations."""
-    x = np.asarray(values, dtype=np.float64)
-    if np.any(~np.isfinite(x)) or np.any(x <= 0):
-        raise ValueError("log needs positive finite values")
-    m, e = np.frexp(x)  # exact: x = m * 2**e, m in [0.5, 1)
-    low = m < _SQRT_HALF
-    m = np.where(low, m * 2.0, m)  # exact (a power of two)
-    e = e - low.astype(e.dtype)
-    s = (m - 1.0) / (m + 1.0)
-    s2 = s * s
-    series = np.zeros_like(s)
-    for k in range(25, 0, -2):  # Horner: 1 + s2/3 + s2**2/5 + ... + s2**12/25
-        series = series * s2 + 1.0 / k
-    return e.astype(np.float64) * _LN2 + 2.0 * s * series
-
-
-def log1p(values: Any) -> np.ndarray:
-    """``log(1 + x)`` for x >= 0 (prices): accurate to a few units in the last place,
-    identical on every machine (see ``log``)."""
-    x = np.asarray(values, dtype=np.float64)
-    return log(1.0 + x)
-
+__all__ = ["dot", "expm1", "gram", "idf", "log", "log1p", "matmul", "orthonormal",
+           "predict_linear", "ridge", "symmetric_eigen", "tfidf_weights", "top_terms",
+           "truncated_svd"]
 
 def dot(a: np.ndarray, b: np.ndarray) -> float:
     """Exactly rounded dot product: ``math.fsum`` of the exact elementwise products'

@@ -47,7 +47,8 @@ def log_prices(prices: Iterable[float]) -> np.ndarray:
 
 
 def to_prices(logs: np.ndarray) -> np.ndarray:
-    return np.maximum(np.expm1(logs), 0.0)
+    """Dollars from log(1 + price), the same bits on any machine (``exact.expm1``)."""
+    return np.maximum(exact.expm1(logs), 0.0)
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:

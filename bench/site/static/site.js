@@ -33,16 +33,44 @@ window.bench = bench;  // the data files call bench.put; all else stays in this 
 
 // -- formatting (as LEADERBOARD.md writes figures) ----------------------------------------
 
-const fmt2 = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-const fmt4 = new Intl.NumberFormat("en-US", { minimumFractionDigits: 4, maximumFractionDigits: 4 });
-const money = (v) => (v == null ? "-" : (v < 0 ? "-$" : "$") + fmt2.format(Math.abs(v)));
-const signedMoney = (v) => (v < 0 ? "-" : "+") + "$" + fmt2.format(Math.abs(v));
-const percent = (v) => (v == null ? "-" : (v * 100).toFixed(1) + "%");
-const number = (v) => (v == null ? "-" : v.toFixed(2));
-const cost = (v) => (v == null ? "-" : v > 0 && v < 1 ? "$" + fmt4.format(v) : money(v));
-const perItem = (v) => (v == null ? "-" : v < 0.01 ? "<0.01s" : fmt2.format(v) + "s");
+// The one rounding rule of every figure, the same as `fixed` in bench/reports/format.py:
+// the number's shortest decimal form (String(v), the digits Python's repr shows too),
+// rounded half to even. Intl.NumberFormat (half up) and toFixed (the binary value) differ.
+function fixed(v, places, commas) {
+  if (!Number.isFinite(v)) return Number.isNaN(v) ? "nan" : v < 0 ? "-inf" : "inf";
+  const m = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(Math.abs(v)));
+  const frac = m[2] || "";
+  const digits = m[1] + frac;
+  const shift = Number(m[3] || 0) - frac.length + places;
+  let n;
+  if (shift >= 0) {
+    n = BigInt(digits + "0".repeat(shift));
+  } else {
+    const keep = digits.length + shift;
+    n = BigInt(keep > 0 ? digits.slice(0, keep) : "0");
+    const next = keep >= 0 ? digits[keep] : "0";
+    const tie = next === "5" && !/[1-9]/.test(digits.slice(keep + 1));
+    if (next > "5" || (next === "5" && !tie) || (tie && n % 2n === 1n)) n += 1n;
+  }
+  const text = n.toString().padStart(places + 1, "0");
+  let whole = places ? text.slice(0, -places) : text;
+  if (commas) whole = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return (v < 0 && n !== 0n ? "-" : "") + whole + (places ? "." + text.slice(-places) : "");
+}
+const dollars = (text, plus) => (text[0] === "-" ? "-$" + text.slice(1) : plus + "$" + text);
+const money = (v) => (v == null ? "-" : dollars(fixed(v, 2, true), ""));
+const signedMoney = (v) => dollars(fixed(v, 2, true), "+");
+const percent = (v) => (v == null ? "-" : fixed(v * 100, 1) + "%");
+const number = (v) => (v == null ? "-" : fixed(v, 2));
+const cost = (v) => (v == null ? "-" : v > 0 && v < 1 ? "$" + fixed(v, 4, true) : money(v));
+const perItem = (v) => (v == null ? "-" : v < 0.01 ? "<0.01s" : fixed(v, 2, true) + "s");
+// Chart tooltips show these texts (`<key>_text`), never Vega's own number format.
+const withMoney = (point, keys) => Object.assign(point, Object.fromEntries(
+  keys.map((k) => [`${k}_text`, money(point[k])])));
+// Read by tests/test_board_text.py, which checks them against bench/reports/format.py.
+bench.format = { fixed, money, signedMoney, percent, number, cost, perItem };
 const interval = (ci) => (ci ? `[${money(ci[0])}, ${money(ci[1])}]` : "-");
-const pValue = (v) => (v == null ? "-" : v < 0.001 ? "<0.001" : v.toFixed(3));
+const pValue = (v) => (v == null ? "-" : v < 0.001 ? "<0.001" : fixed(v, 3));  // as format.p_value
 const pairedText = (p) => (p && p.diff != null && p.diff_ci95
   ? `${signedMoney(p.diff)} [${signedMoney(p.diff_ci95[0])}, ${signedMoney(p.diff_ci95[1])}]`
   : null);
@@ -272,8 +300,8 @@ async function leaderboardPage(index) {
     el("h2", {}, "Products that fool everyone"),
     el("p", {}, "Missed (red band: off by $80 and 40% or more) by the most predictors, then by the largest median error."),
     hardestTable(board.hardest, ts, board.rows.length));
-  const data = shown.filter((r) => r.ranked && r.mae != null).map((r) => ({ predictor: r.predictor, kind: r.kind,
-    mae: r.mae, lo: r.mae_ci95 ? r.mae_ci95[0] : r.mae, hi: r.mae_ci95 ? r.mae_ci95[1] : r.mae }));
+  const data = shown.filter((r) => r.ranked && r.mae != null).map((r) => withMoney({ predictor: r.predictor, kind: r.kind,
+    mae: r.mae, lo: r.mae_ci95 ? r.mae_ci95[0] : r.mae, hi: r.mae_ci95 ? r.mae_ci95[1] : r.mae }, ["mae", "lo", "hi"]));
   const mae = { ...specs.mae, height: { step: 18 } };
   await chart(maeChart, mae, { rows: data });
 }
@@ -418,8 +446,9 @@ async function predictorPage(index) {
     page.node,
     el("div", { class: "wide" }, table(head, body, { id: "items" })),
     el("h2", {}, "Provenance (run.json)"), provenance(pred.provenance));
-  const points = shown.filter((x) => x.guess != null && x.truth != null).map((x) => ({ id: x.id, title: x.title,
-    truth: x.truth, guess: x.guess, error: x.error, band: BANDS[x.band], href: link("item.html", { ts: ts.name, id: x.id }) }));
+  const points = shown.filter((x) => x.guess != null && x.truth != null).map((x) => withMoney({ id: x.id, title: x.title,
+    truth: x.truth, guess: x.guess, error: x.error, band: BANDS[x.band], href: link("item.html", { ts: ts.name, id: x.id }) },
+  ["truth", "guess", "error"]));
   await chart(scatter, specs.scatter, { points });
 }
 
@@ -527,7 +556,7 @@ async function comparePage(index) {
       p && p.p_value != null ? el("p", { id: "p-value" }, `paired sign-flip test of A − B = 0: p ${p.p_value < 0.001 ? "< 0.001" : "= " + pValue(p.p_value)} (one comparison, uncorrected)`) : "",
       p && p.diff != null ? el("p", {}, `closer to the truth: A on ${percent(p.a_wins)} of items, B on ${percent(p.b_wins)}, equal on ${percent(p.ties)}`) : ""),
     el("h2", {}, "One against the other"),
-    el("p", { class: "note" }, "Each point an item both answered: A's error across, B's up; below the diagonal B missed by more."),
+    el("p", { class: "note", id: "compare-caption" }, specs.compare.description),
     against,
     el("h2", {}, "Where they disagree most"),
     table(el("tr", {}, ["item", "product", "truth", "A's guess", "B's guess", "apart"].map((h) => el("th", {}, h))),
@@ -540,9 +569,9 @@ async function comparePage(index) {
         el("td", { class: "num" }, money(x.truth)), el("td", { class: "num" }, money(x.guess_a)), el("td", { class: "num" }, money(x.guess_b)),
         el("td", { class: "num" }, money(x.error_a)), el("td", { class: "num" }, money(x.error_b)),
         el("td", { class: "num", dataset: { value: x.diff } }, x.diff === 0 ? "$0.00" : signedMoney(x.diff)))), { id: "per-item" })));
-  const points = rows.map((x) => ({ title: x.title, truth: x.truth, guess_a: x.guess_a, guess_b: x.guess_b,
+  const points = rows.map((x) => withMoney({ title: x.title, truth: x.truth, guess_a: x.guess_a, guess_b: x.guess_b,
     error_a: x.error_a, error_b: x.error_b, closer: x.diff < 0 ? "A" : x.diff > 0 ? "B" : "equal",
-    href: link("item.html", { ts: ts.name, id: x.id }) }));
+    href: link("item.html", { ts: ts.name, id: x.id }) }, ["truth", "guess_a", "guess_b"]));
   await chart(against, specs.compare, { points });
 }
 
