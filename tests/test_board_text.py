@@ -174,7 +174,7 @@ def test_user_text_cannot_break_a_leaderboard_table_or_carry_html(tmp_path):
     from bench.reports import publish as leaderboard
 
     results, _ = _hostile_results(tmp_path)
-    done = leaderboard.publish(results, charts=False)
+    done = leaderboard.publish(results, charts=False, public=True)
     assert not done.without_categories  # the categories were found: their table is there
     text = (results / "LEADERBOARD.md").read_text(encoding="utf-8")
     tables = _rendered_tables(text)
@@ -194,7 +194,7 @@ def test_a_name_holding_the_readme_marker_leaves_the_readme_updatable(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\n<!-- leaderboard:start -->\nold\n<!-- leaderboard:end -->\n")
     for _ in range(2):  # the second update used to refuse: two end markers
-        leaderboard.publish(results, charts=False, readme=readme)
+        leaderboard.publish(results, charts=False, readme=readme, public=True)
         text = readme.read_text()
         assert text.count("<!-- leaderboard:end -->") == 1
         assert text.count("<!-- leaderboard:start -->") == 1
@@ -206,7 +206,7 @@ def test_leaderboard_csv_holds_no_live_formula(tmp_path):
     from bench.reports import publish as leaderboard
 
     results, _ = _hostile_results(tmp_path)
-    leaderboard.publish(results, charts=False)
+    leaderboard.publish(results, charts=False, public=True)
     with (results / "leaderboard.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     names = {r["predictor"] for r in rows}

@@ -68,7 +68,7 @@ def _floats(value):
 
 def test_published_files_hold_a_fixed_precision(tmp_path):
     results = make_results(tmp_path / "results")
-    leaderboard.publish(results, charts=False)
+    leaderboard.publish(results, charts=False, public=True)
     document = json.loads((results / "leaderboard.json").read_text())
     floats = list(_floats(document))
     assert floats
@@ -86,7 +86,7 @@ def test_a_last_bit_difference_changes_no_published_byte_and_keeps_the_timing(
     """Another processor's RMSLE one unit in the last place away (what numpy's
     dispatched log1p did), and another machine's timing: nothing is rewritten."""
     results = make_results(tmp_path / "results")
-    leaderboard.publish(results, charts=False)
+    leaderboard.publish(results, charts=False, public=True)
     names = ("LEADERBOARD.md", "leaderboard.json", "leaderboard.csv")
     before = {n: (results / n).read_bytes() for n in names}
     timings = {r["predictor"]: r["seconds_per_item"]
@@ -104,7 +104,7 @@ def test_a_last_bit_difference_changes_no_published_byte_and_keeps_the_timing(
         info = json.loads((run / "run.json").read_text())
         info["timings"] = {**info["timings"], "last_wall_s": 999.0}
         (run / "run.json").write_text(json.dumps(info))
-    done = leaderboard.publish(results, charts=False)
+    done = leaderboard.publish(results, charts=False, public=True)
     assert {n: (results / n).read_bytes() for n in names} == before
     assert sorted(p.name for p in done.unchanged) == sorted(names)
     assert {e.predictor: e.seconds_per_item for e in done.entries} == timings

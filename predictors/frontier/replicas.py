@@ -128,7 +128,9 @@ class Fleet:
             if (replica.out is None and len(self.live()) > 1
                     and (replica.failed_in_a_row >= TAKE_OUT_AFTER or refused(error))):
                 why = self.describe(error)[:200]
-                replica.out = (f"taken out after {replica.failed_in_a_row} failed attempts "
+                replica.out = (f"taken out: it refused the connection ({why})"
+                               if replica.refused else
+                               f"taken out after {replica.failed_in_a_row} failed attempts "
                                f"in a row ({why})")
                 left = len(self.live())
                 others = "the other replica" if left == 1 else f"the other {left} replicas"
