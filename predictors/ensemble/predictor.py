@@ -245,7 +245,7 @@ class EnsemblePredictor:
                 "rows": "paid slice" if self.is_paid(spec) else "all OOF rows",
                 "holdout_mae": (round(_mae(held[spec], plan.holdout), 4)
                                 if held[spec] else None),
-                "oof_fit_and_predict_s": round(fit_s, 1),
+                "train_and_predict_s": round(fit_s + seconds, 1),
                 "cost_usd": round(cost + spent, 6) if cost + spent else 0.0,
             }
         self._fit_blend(oof, report)

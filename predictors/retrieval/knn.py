@@ -85,7 +85,7 @@ class KnnPredictor(ClassicPredictor):
     libraries = ("sentence-transformers", "numpy")
 
     def __init__(self, ctx: Any = None, train_size: int | None = None,
-                 include_extra: bool = False, seed: int = 42, n_jobs: int = 2,
+                 include_extra: bool = True, seed: int = 42, n_jobs: int = 2,
                  k: int = 10, temperature: float = 0.1,
                  embedding_model: str | None = None):
         super().__init__(ctx, train_size, include_extra, seed, n_jobs)
