@@ -105,8 +105,9 @@ def test_no_row_is_predicted_by_a_model_that_trained_on_it_and_refits_use_all_ro
             others = set().union(*(texts(plan.folds[g]) for g in range(3) if g != f))
             assert others <= trained  # every other fold's row is in its training
         refit = e.members()[e.specs.index(spec)]
-        # Refitted on every pool row but the holdout.
-        assert texts(refit.training_examples()) == pool - texts(plan.holdout)
+        assert texts(refit.training_examples()) == pool  # refitted on every row
+        on_holdout = e.holdout_context().build(spec, e.params[spec])
+        assert texts(on_holdout.training_examples()) == pool - texts(plan.holdout)
 
 
 def test_ensemble_stores_oof_runs_fits_its_blend_on_them_and_records_it(ctx, capsys,

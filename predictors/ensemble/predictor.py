@@ -21,8 +21,10 @@ Stacking as the field does it (``predictors.ensemble.folds`` splits the pool):
 3. The blend (``predictors.ensemble.blend``) is fitted on the OOF rows every
    member answered; its form is chosen by cross-validation over those rows with
    the same folds, never on the items scored.
-4. Every member is refitted on all pool rows but the holdout, and those refits
-   predict the items scored (and the holdout, whose figures go to run.json).
+4. Every member is refitted on all rows (the pool, holdout included: the same
+   model as the member run alone) to predict the items scored. The holdout is
+   predicted by each member fitted on every pool row but the holdout, and
+   blended: its figures (members' and the ensemble's) go to run.json.
 
 run.json's ``details`` (and ``bench show ensemble``) hold the plan (folds,
 holdout, paid slice), each member's OOF and holdout error, the members' error
@@ -116,8 +118,8 @@ class EnsemblePredictor:
                 raise BenchError(f"ensemble: {exc}") from None
         return self._plan
 
-    def refit_context(self) -> Any:
-        """The context of the refitted members: every pool row but the holdout."""
+    def holdout_context(self) -> Any:
+        """The context of the members that predict the holdout: every pool row but it."""
         assert self.ctx is not None
         return self.ctx.holding_out(e.product for e in self.plan().holdout)
 
@@ -128,10 +130,10 @@ class EnsemblePredictor:
         return self.ctx.holding_out(e.product for e in [*plan.holdout, *plan.folds[fold]])
 
     def members(self) -> list[Any]:
-        """The refitted members, which predict the items scored."""
+        """The members refitted on all rows, which predict the items scored."""
         if self._members is None:
-            ctx = self.refit_context()
-            self._members = [ctx.build(s, self.params[s]) for s in self.specs]
+            assert self.ctx is not None
+            self._members = [self.ctx.build(s, self.params[s]) for s in self.specs]
         return self._members
 
     def is_paid(self, spec: str) -> bool:
@@ -194,9 +196,9 @@ class EnsemblePredictor:
             parts: list[tuple[str, Any, list[Product]]] = [
                 (f"fold {f + 1}/{self.k}", self.fold_context(f).build(spec, params),
                  [e.product for e in self.oof_rows(spec, f)]) for f in range(self.k)]
-            refit = self.members()[self.specs.index(spec)]
-            parts += [("holdout", refit, [e.product for e in self.plan().holdout]),
-                      ("items", refit, list(products))]
+            parts += [("holdout", self.holdout_context().build(spec, params),
+                       [e.product for e in self.plan().holdout]),
+                      ("items", self.members()[self.specs.index(spec)], list(products))]
             for label, member, rows in parts:
                 got = capabilities(member).estimate(rows) or {}
                 for key in ("requests", "input_tokens", "output_tokens"):
@@ -236,7 +238,7 @@ class EnsemblePredictor:
                 raise BenchError(f"ensemble: member {spec} answered no out-of-fold row")
             held[spec], seconds, spent = ({}, 0.0, 0.0)
             if plan.holdout:
-                held[spec], seconds, spent = self._run(self.refit_context(), spec, plan.holdout,
+                held[spec], seconds, spent = self._run(self.holdout_context(), spec, plan.holdout,
                                                        self._run_name("holdout", spec))
             asked = sum(len(self.oof_rows(spec, f)) for f in range(self.k))
             report[spec] = {
@@ -293,7 +295,8 @@ class EnsemblePredictor:
                       "cv_mae": cv, "cv_mae_without": without,
                       "weights": self._blend.named(self.specs)},
             "plan": plan.info(),
-            "refit": "every member refitted on all pool rows but the holdout for the items",
+            "refit": "members refitted on all rows for the items; on all but the holdout "
+                     "for the holdout",
         }
 
     def _score_holdout(self, held: dict[str, dict[int, float]]) -> None:
