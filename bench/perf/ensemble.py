@@ -88,15 +88,17 @@ def run(args: argparse.Namespace) -> int:
         rows.append([m, _money(r["oof_mae"]), _money(r.get("holdout_mae")),
                      _money(test_mae[m]), *([_money(alone.get(m))] if alone else []),
                      _money(blend["cv_mae_without"].get(m)),
-                     f"{r['train_and_predict_s']:.0f}", r["rows"]])
+                     f"{r['train_and_predict_s']:.0f}",
+                     f"{r['train_and_predict_s'] / (plan['k'] + 1):.0f}", r["rows"]])
     holdout = details.get("holdout", {})
     best_cv = min(blend["cv_mae"].values())
     rows.append(["ensemble", _money(best_cv), _money(holdout.get("ensemble_mae")),
-                 _money(result.scores.mae), *(["-"] if alone else []), "-", "-",
+                 _money(result.scores.mae), *(["-"] if alone else []), "-", "-", "-",
                  f"blend {blend['form']}"])
     print(render(rows, ["member", "OOF MAE", "holdout MAE", "test MAE (inside)",
                         *(["test MAE (alone)"] if alone else []), "blend CV without it",
-                        f"train+predict s ({plan['k']} folds + refit)", "OOF rows"]))
+                        f"train+predict s ({plan['k']} folds + holdout fit)", "per fit s",
+                        "OOF rows"]))
     print("(OOF MAE of the ensemble: its blend's cross-validated MAE over the OOF rows; "
           f"seconds as measured when each run trained; load average now "
           f"{os.getloadavg()[0]:.1f})")

@@ -131,7 +131,7 @@ class MLPPredictor(ClassicPredictor):
 
     def __init__(self, ctx: Any = None, train_size: int | None = None,
                  include_extra: bool = True, seed: int = 42, n_jobs: int = 2,
-                 bits: int = 16, hidden: str = "256", alpha: float = 1e-4, epochs: int = 15):
+                 bits: int = 14, hidden: str = "128", alpha: float = 1e-4, epochs: int = 10):
         super().__init__(ctx, train_size, include_extra, seed, n_jobs)
         try:
             layers = tuple(int(h) for h in str(hidden).split("x"))
