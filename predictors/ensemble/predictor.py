@@ -45,7 +45,7 @@ from bench.types import Example, Prediction, Product, capabilities
 from predictors.ensemble import blend as blending
 from predictors.ensemble.folds import Plan, make_plan
 
-DEFAULT_MEMBERS = "linear,random-forest,xgboost,knn"
+DEFAULT_MEMBERS = "xgboost,knn,embedding-ridge"
 
 
 @register("ensemble", kind="ensemble")
