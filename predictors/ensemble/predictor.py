@@ -45,7 +45,7 @@ from bench.types import Example, Prediction, Product, capabilities
 from predictors.ensemble import blend as blending
 from predictors.ensemble.folds import Plan, make_plan
 
-DEFAULT_MEMBERS = "xgboost,knn,embedding-ridge"
+DEFAULT_MEMBERS = "xgboost,random-forest,knn"
 
 
 @register("ensemble", kind="ensemble")
