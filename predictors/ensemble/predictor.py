@@ -1,7 +1,7 @@
 """``ensemble``: stacking of member predictors named as specs.
 
     bench run ensemble
-    bench run ensemble --param members=xgboost,knn,embedding-ridge,rag:gpt-4o-mini \
+    bench run ensemble --param members=xgboost,knn,rag:gpt-4o-mini \
         --param "member_params=knn.k=20;rag.k=10" --param paid_slice=200
 
 Stacking as the field does it (``predictors.ensemble.folds`` splits the pool):
