@@ -360,7 +360,8 @@ def _dry_run(built: list[tuple[str, Any, dict[str, str]]], test_set: TestSet,
     from bench import tables
 
     products = test_set.products()[: limit if limit is not None else None]
-    rows = []
+    rows: list[list[str]] = []
+    notes: list[str] = []
     for _, predictor, _ in built:
         e = capabilities(predictor).estimate(products)
         reason = _why_not(predictor)
@@ -372,9 +373,16 @@ def _dry_run(built: list[tuple[str, Any, dict[str, str]]], test_set: TestSet,
                          reason or "ready"])
         else:
             rows.append([predictor.name, "0", "-", "-", "$0", reason or "local, no requests"])
+        for part in (e or {}).get("breakdown") or ():  # a composite's parts (an ensemble's)
+            cost = part.get("cost_usd")
+            notes.append(f"  {predictor.name}: {part.get('member')} {part.get('part')}: "
+                         f"{part.get('rows')} rows, {part.get('requests', 0)} requests, "
+                         + (f"${cost:,.4f}" if cost is not None else "cost unknown"))
     print(f"dry run on {len(products)} items: nothing sent")
     print(tables.render(rows, ["predictor", "requests", "input tokens", "output tokens",
                                "est. cost", "status"]))
+    if notes:
+        print("\n".join(["what it would ask:", *notes]))
     return 0
 
 

@@ -48,6 +48,7 @@ BUILTIN_MODULES = (
     "predictors.frontier",
     "predictors.qlora",
     "predictors.retrieval",
+    "predictors.members",
     "predictors.ensemble",
 )
 

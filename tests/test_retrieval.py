@@ -116,8 +116,8 @@ def test_the_training_index_persists_keyed_by_model_and_rows(ctx: Context):
 
 def test_knn_prices_from_its_nearest_training_products(ctx: Context):
     products = ctx.benchmark.products()[:6]
-    knn = KnnPredictor(ctx, train_size=TRAIN_SIZE, k=4, temperature=0.05,
-                       embedding_model=MODEL)
+    knn = KnnPredictor(ctx, train_size=TRAIN_SIZE, include_extra=False, k=4,
+                       temperature=0.05, embedding_model=MODEL)
     assert knn.unavailable() is None
     predictions = knn.predict(products)
     examples = knn.training_examples()
@@ -131,14 +131,22 @@ def test_knn_prices_from_its_nearest_training_products(ctx: Context):
         want = weighted_log_price([examples[r].price for r in rows], sims, 0.05)
         assert prediction.price == pytest.approx(want, abs=0.01)
     # Fitted once: a second predictor loads the stored model, embedding nothing.
-    again = KnnPredictor(ctx, train_size=TRAIN_SIZE, k=4, temperature=0.05,
-                         embedding_model=MODEL)
+    again = KnnPredictor(ctx, train_size=TRAIN_SIZE, include_extra=False, k=4,
+                         temperature=0.05, embedding_model=MODEL)
     again.prepare()
     assert again.model_dir == knn.model_dir and again.model_dir is not None
     assert [p.price for p in again.predict(products)] == [p.price for p in predictions]
     assert again.embedder().encoded == 0
-    changed = KnnPredictor(ctx, train_size=TRAIN_SIZE, k=5, embedding_model=MODEL)
+    changed = KnnPredictor(ctx, train_size=TRAIN_SIZE, include_extra=False, k=5,
+                           embedding_model=MODEL)
     assert changed.fingerprint() != knn.fingerprint()
+
+
+def test_knn_searches_the_whole_pool_by_default(ctx: Context):
+    pool, _ = ctx.train_examples(include_extra=True)
+    plain, _ = ctx.train_examples()
+    examples = KnnPredictor(ctx, embedding_model=MODEL).training_examples()
+    assert len(examples) == len(pool) > len(plain) + 8000
 
 
 def test_weighted_log_price_is_a_geometric_mean_that_leans_on_the_closest():

@@ -11,11 +11,13 @@ Prints:
   queries against it; the same for a synthetic 400,000 x 384 index (target:
   251 queries in under 2 s);
 - warm start to first prediction of ``knn`` in a fresh process (target: < 5 s);
-- with ``--cv``: knn's leave-one-out MAE on the training pool for a grid of k
-  and temperatures (how the defaults were chosen; no test item involved);
+- with ``--cv``: knn's leave-one-out MAE on the whole training pool (train and
+  extra) for a grid of k and temperatures (how the defaults were chosen; no
+  test item involved);
 - MAE on the 251 items (or on ``--holdout FILE``) of knn, the ensemble, and
-  the ensemble's members as trained inside it (without the validation slice),
-  stored under --results-dir; with ``--standalone`` also each member run alone.
+  the ensemble's members as refitted inside it (without its holdout), stored
+  under --results-dir; with ``--standalone`` also each member run alone.
+  ``python -m bench.perf.ensemble`` has the ensemble's full figures.
 
 ``--make-holdout FILE`` writes ``--rows`` products drawn (seed 42) from the
 data dir's ``train-extra.jsonl``; ``--holdout FILE`` then scores on them.
@@ -160,7 +162,7 @@ def loo_grid(ctx: Any, model: str | None) -> None:
     from predictors.retrieval.index import build_index
     from predictors.retrieval.knn import loo_mae
 
-    examples, _ = ctx.train_examples(include_extra=False)
+    examples, _ = ctx.train_examples(include_extra=True)
     index = build_index(examples, Embedder(model, ctx.cache_dir), ctx.models_dir)
     rows = list(range(len(examples)))
     print(f"knn leave-one-out MAE on the training pool ({len(rows)} rows; no test item):")
@@ -200,14 +202,14 @@ def scores(args: argparse.Namespace, ctx: Any) -> None:
     info = ensemble_run.store.run_info()
     weights = ((info.details if info else None) or {}).get("blend", {})
     print(f"  ensemble blend: {weights.get('form')} scale, weights {weights.get('weights')}, "
-          f"CV MAE on the slice {weights.get('cv_mae')}")
+          f"CV MAE on the out-of-fold rows {weights.get('cv_mae')}")
     inside: dict[str, dict[int, float]] = {m: {} for m in members}
     for item_id, record in ensemble_run.store.records().items():
         if record.prediction.raw:
             for m, price in json.loads(record.prediction.raw).items():
                 if price is not None and m in inside:
                     inside[m][item_id] = price
-    print("  its members, as trained inside it (without the slice), on the same items:")
+    print("  its members, as refitted inside it (without its holdout), on the same items:")
     within: dict[str, float] = {}
     for m in members:
         s = metrics.score(truth, inside[m])
@@ -276,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         model = args.embedding_model
         if not args.no_speed:
             embedding_speed(model, args.embed_rows)
-            index_times(ctx, model, include_extra=False)
+            index_times(ctx, model, include_extra=True)
             synthetic_times(len(ctx.test_set))
             warm_start(args)
         if args.cv:

@@ -1,5 +1,6 @@
-"""``ensemble``: a learned blend of member predictors, fitted on a validation
-slice held out of the training rows. Importing this package registers it
-without loading numpy or scipy (the blend imports them when fitted)."""
+"""``ensemble``: stacking of member predictors (out-of-fold predictions over the
+training pool, a blend chosen by cross-validation on them, members refitted on
+all rows). Importing this package registers it without loading numpy or scipy
+(the blend imports them when fitted)."""
 
 from predictors.ensemble import predictor  # noqa: F401  (registers)
