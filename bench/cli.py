@@ -397,7 +397,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         except BenchError as exc:
             reason = str(exc)
         shown = reason if args.long or not reason else tables.short_reason(reason)
-        rows.append([spec, entry.kind, "yes" if not reason else f"no: {shown}", entry.summary])
+        here = "yes" if not reason else f"no: {shown}"
+        if not entry.in_all:
+            here += " (by name only: not in run all)"
+        rows.append([spec, entry.kind, here, entry.summary])
     print(tables.render(rows, ["predictor", "kind", "runs here", "what"]))
     if not args.long and any(r[2].endswith(("…", "more)")) for r in rows):
         print("(shortened reasons: `bench list --long` for the full text)")

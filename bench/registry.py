@@ -69,6 +69,9 @@ class Entry:
     origin: Any = field(default=None, compare=False, repr=False)
     # Why this name cannot be built (a plugin failed to load, or claims a taken name).
     problem: str | None = None
+    # False: run only when named (not by `run all`): e.g. a model whose figures are
+    # not the same bytes on every CPU, which the published board must not hold.
+    in_all: bool = True
 
 
 _REGISTRY: dict[str, Entry] = {}
@@ -82,10 +85,12 @@ def register(
     variant: str | None = None,
     variants: Callable[[Any], list[str]] | None = None,
     summary: str | None = None,
+    in_all: bool = True,
 ) -> Callable[[Any], Any]:
     """Class (or factory) decorator: make a Predictor available by ``name``.
 
-    ``variant`` names the constructor parameter that ``NAME:VARIANT`` sets.
+    ``variant`` names the constructor parameter that ``NAME:VARIANT`` sets;
+    ``in_all=False``: run only when named, never by ``run all``.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
@@ -93,7 +98,7 @@ def register(
     def decorate(factory: Any) -> Any:
         doc = summary.split("\n")[0] if summary is not None else _summary(factory)
         _add(Entry(name, factory, kind, variant, variants, doc,
-                   source=_source_of(factory), origin=factory))
+                   source=_source_of(factory), origin=factory, in_all=in_all))
         factory.__bench_name__ = name
         return factory
 
@@ -366,7 +371,7 @@ def specs(requested: Sequence[str], ctx: Any = None) -> list[str]:
     NAME of a predictor with listed variants (``reference``) is every variant
     found here (none found: the bare name, whose own reason says why)."""
     if list(requested) == ["all"]:
-        return [spec for spec, _ in expand(ctx)]
+        return [spec for spec, entry in expand(ctx) if entry.in_all]
     if "all" in requested:
         raise BenchError("'all' cannot be combined with other predictor names")
     out: list[str] = []

@@ -99,3 +99,14 @@ def test_listing_imports_no_heavy_library(data_dir, tmp_path):
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
+
+
+def test_a_predictor_registered_by_name_only_is_not_in_run_all():
+    """``in_all=False`` (the mlp member, whose figures depend on the CPU): runnable and
+    listed by name, never run by `run all`."""
+    from bench import registry
+
+    assert "mlp" in registry.entries() and not registry.get("mlp").in_all
+    assert "mlp" not in registry.specs(["all"])
+    assert registry.specs(["mlp"]) == ["mlp"]
+    assert {"xgboost", "linear", "constant"} <= set(registry.specs(["all"]))

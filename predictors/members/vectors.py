@@ -99,7 +99,8 @@ class EmbeddingRidge:
         return cls(vocabulary, idf, coef, float(scalars[0]), float(scalars[1]))
 
 
-@register("embedding-ridge", kind="classic")
+# Not in `run all`, as mlp: embeddings and ridge in ordinary BLAS arithmetic.
+@register("embedding-ridge", kind="classic", in_all=False)
 class EmbeddingRidgePredictor(ClassicPredictor):
     """Ridge in log price on sentence embeddings (all-MiniLM-L6-v2) plus TF-IDF words."""
 
