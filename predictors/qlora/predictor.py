@@ -122,6 +122,7 @@ class QLoRAPredictor(BasePredictor):
         self._model: Any = None
         self._tokenizer: Any = None
         self._trainer: QLoRATrainer | None = None
+        self._head: Any = None  # (torch Linear, HeadSpec) in head mode, after prepare
         self._fingerprint: dict[str, Any] | None = None
         self._merged: bool | None = None
         self.name = self._display_name()
@@ -129,12 +130,19 @@ class QLoRAPredictor(BasePredictor):
     # -- identity -------------------------------------------------------------
 
     def _display_name(self) -> str:
+        head = f"+{self.training.head}-head" if self.priced_by_head else ""
         if self.base == DEFAULT_BASE and self.adapter == DEFAULT_ADAPTER:
-            return "qlora"
+            return "qlora" + head
         adapter = Path(self.adapter).name if self.adapter else "no-adapter"
         if self.base == DEFAULT_BASE:
-            return f"qlora:{adapter}"
-        return f"qlora:{Path(self.base).name}+{adapter}"
+            return f"qlora:{adapter}{head}"
+        return f"qlora:{Path(self.base).name}+{adapter}{head}"
+
+    @property
+    def priced_by_head(self) -> bool:
+        """``head=log-price``: the price is the regression head's (head.py),
+        read beside the adapter, not the model's tokens."""
+        return self.training.head != "none"
 
     @property
     def base_source(self) -> Source:
@@ -179,6 +187,8 @@ class QLoRAPredictor(BasePredictor):
     def effective_mode(self) -> str:
         """``auto`` is top-k where numbers are whole tokens, greedy where they are
         split (or top-k, as published, when the tokenizer cannot be read yet)."""
+        if self.priced_by_head:
+            return "head"
         if self.mode != "auto":
             return self.mode
         return "greedy" if self.numbers_whole() is False else "topk"
@@ -201,7 +211,7 @@ class QLoRAPredictor(BasePredictor):
             fp["base_revision"] = base.revision
         if mode == "topk":
             fp["k"] = self.k
-        else:
+        elif mode == "greedy":
             fp["max_new_tokens"] = self.max_new_tokens
         if base.local is not None:
             fp["base_digest"] = sources.content_digest(base, "model")
@@ -232,6 +242,8 @@ class QLoRAPredictor(BasePredictor):
         reasons = sources.problems(base, "model")
         if self.adapter_source is not None:
             reasons += sources.problems(self.adapter_source, "adapter")
+        if self.priced_by_head:
+            reasons += self._head_problems()
         if self.plan.on_cuda and not loading.cuda_present():
             reasons.append(f"device={self.device} but no CUDA GPU is visible")
         if not self.plan.on_cuda:
@@ -240,6 +252,18 @@ class QLoRAPredictor(BasePredictor):
                 where = "no CUDA GPU, and on CPU" if self.device == "auto" else "on CPU"
                 reasons.append(f"{where} {refusal}")
         return "; ".join(reasons) or None
+
+    def _head_problems(self) -> list[str]:
+        from predictors.qlora import head
+
+        adapter = self.adapter_source
+        if adapter is None or adapter.local is None:
+            return [f"head={self.training.head} reads the head beside a local adapter "
+                    "folder: pass --param adapter=DIR (one trained with that head)"]
+        if adapter.local.is_dir() and not head.present(adapter.local):
+            return [f"adapter {adapter.local} has no regression head ({head.WEIGHTS} and "
+                    f"{head.CONFIG}): train it with --param head={self.training.head}"]
+        return []
 
     # -- inference --------------------------------------------------------------
 
@@ -257,7 +281,7 @@ class QLoRAPredictor(BasePredictor):
         model_source = self._model_source()
         tokenizer = loading.load_tokenizer(model_source, padding_side="left")
         whole = loading.numbers_whole(tokenizer)
-        if self.mode == "topk" and not whole:
+        if self.mode == "topk" and not whole and not self.priced_by_head:
             raise BenchError(f"mode=topk needs a tokenizer that keeps numbers whole, but "
                              f"{self.base}'s splits them into digits: the top-k rule would "
                              "average digits; use --param mode=greedy (or auto)")
@@ -275,7 +299,13 @@ class QLoRAPredictor(BasePredictor):
         self._model = loading.load_for_inference(
             model_source, self.adapter_source, plan, tokenizer, merge=self.merge)
         self._merged = self.adapter is not None and self.merge and plan.quant == "none"
-        if self.effective_mode() == "greedy" and self.mode == "auto":
+        if self.priced_by_head:
+            from predictors.qlora import head
+
+            assert self.adapter_source is not None and self.adapter_source.local is not None
+            self._head = head.load(self.adapter_source.local)
+        if self.effective_mode() == "greedy" and self.mode == "auto" \
+                and not self.priced_by_head:
             print(f"{self.name}: numbers are split into digits by this tokenizer, so the "
                   "price is generated (greedy), not read from the top-k tokens",
                   file=sys.stderr)
@@ -308,7 +338,12 @@ class QLoRAPredictor(BasePredictor):
 
         device = self._model.device
         try:
-            if self.effective_mode() == "topk":
+            if self._head is not None:
+                from predictors.qlora import head
+
+                outs = head.read_prices(self._model, self._tokenizer, *self._head, prompts,
+                                        device)
+            elif self.effective_mode() == "topk":
                 outs = inference.top_k_next_tokens(self._model, self._tokenizer, prompts,
                                                    self.k, device)
             else:
@@ -363,6 +398,6 @@ class QLoRAPredictor(BasePredictor):
                   + (f" --param base={self.base}" if self.base != DEFAULT_BASE else ""),
                   file=sys.stderr)
         self.adapter, self.revision = str(result.output_dir), None
-        self._model = self._tokenizer = self._fingerprint = None
+        self._model = self._tokenizer = self._fingerprint = self._head = None
         self.name = self._display_name()
         return self

@@ -1,0 +1,197 @@
+"""A regression head on the fine-tuned model: a linear map from one hidden
+state to the log of the price (``--param head=log-price``).
+
+Small models generating a price digit by digit get magnitudes wrong; a head
+reads the price off the model's state after ``Price is $`` in one forward pass.
+It trains with the LoRA adapter (``training.py``: the head's loss on the
+standardised ``log1p(price)`` is added to the loss on the price tokens, so the
+same adapter can still price by generating) and is saved beside it:
+
+- ``price_head.safetensors``: ``weight`` (1, hidden) and ``bias`` (1,);
+- ``price_head.json``: what it reads (``layer``, ``pool``) and how its output
+  maps back to dollars (``mean``, ``std`` of the training targets).
+
+Both files are part of the adapter's content digest (``sources.HEAD_FILES``),
+so a retrained head is a new run. torch is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from predictors.qlora.sources import HEAD_FILES
+
+WEIGHTS, CONFIG = HEAD_FILES
+KINDS = ("none", "log-price")
+POOLS = ("last", "mean")
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """Which hidden state the head reads and how its output becomes dollars."""
+
+    kind: str = "log-price"
+    layer: int = -1  # index into hidden_states; -1 = the final (normed) state
+    pool: str = "last"  # "last": the prompt's last token ("$"); "mean": all prompt tokens
+    mean: float = 0.0  # of log1p(price) over the training rows
+    std: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS[1:]:
+            raise ValueError(f"head must be one of {', '.join(KINDS)} (got {self.kind!r})")
+        if self.pool not in POOLS:
+            raise ValueError(f"head_pool must be one of {', '.join(POOLS)} (got {self.pool!r})")
+        if not (math.isfinite(self.std) and self.std > 0 and math.isfinite(self.mean)):
+            raise ValueError("the head's target mean and std must be finite, std > 0")
+
+    def target(self, price: float) -> float:
+        return (math.log1p(max(price, 0.0)) - self.mean) / self.std
+
+    def price(self, output: float) -> float:
+        return max(0.0, math.expm1(output * self.std + self.mean))
+
+
+def fitted_spec(prices: Sequence[float], layer: int, pool: str) -> HeadSpec:
+    """The spec for these training prices (the target standardised on them)."""
+    logs = [math.log1p(max(p, 0.0)) for p in prices]
+    mean = sum(logs) / len(logs)
+    std = math.sqrt(sum((v - mean) ** 2 for v in logs) / len(logs)) or 1.0
+    return HeadSpec("log-price", layer, pool, mean, std)
+
+
+def make(hidden_size: int) -> Any:
+    """A fresh head: zero weights, so it starts at the training mean."""
+    import torch
+
+    head = torch.nn.Linear(hidden_size, 1)
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    return head
+
+
+def wants_all_layers(spec: HeadSpec) -> bool:
+    """Whether the decoder must return every layer's states (not only the last)."""
+    return spec.layer != -1
+
+
+def features(output: Any, prompt_mask: Any, last: Any, spec: HeadSpec) -> Any:
+    """(batch, hidden) features from a decoder's output: the chosen layer at
+    each row's last prompt token (``last``), or its mean over the prompt
+    tokens (``prompt_mask`` 1 on them). Layer -1 is the final, normed state."""
+    import torch
+
+    states = output.last_hidden_state if spec.layer == -1 else output.hidden_states[spec.layer]
+    if spec.pool == "last":
+        return states[torch.arange(states.shape[0], device=states.device), last]
+    mask = prompt_mask.unsqueeze(-1).to(states.dtype)
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def save(folder: Path, head: Any, spec: HeadSpec) -> None:
+    from safetensors.torch import save_file
+
+    from bench.fsutil import atomic_write_json
+
+    tensors = {k: v.detach().float().cpu().contiguous() for k, v in head.state_dict().items()}
+    save_file(tensors, str(Path(folder) / WEIGHTS))
+    atomic_write_json(Path(folder) / CONFIG, asdict(spec))
+
+
+def present(folder: Path | None) -> bool:
+    return folder is not None and (Path(folder) / WEIGHTS).is_file() \
+        and (Path(folder) / CONFIG).is_file()
+
+
+def load(folder: Path) -> tuple[Any, HeadSpec]:
+    """The head and its spec from an adapter folder; a missing or damaged
+    file is one BenchError naming it."""
+    import torch
+    from safetensors.torch import load_file
+
+    path = Path(folder) / CONFIG
+    try:
+        spec = HeadSpec(**json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise BenchError(f"no regression head beside the adapter (train one with "
+                         f"--param head=log-price): {path} is missing") from None
+    except (ValueError, TypeError) as exc:
+        raise BenchError(f"{path}: not a price head description ({exc})") from None
+    weights = Path(folder) / WEIGHTS
+    try:
+        tensors = load_file(str(weights))
+    except FileNotFoundError:
+        raise BenchError(f"no regression head weights beside the adapter: {weights}") from None
+    except Exception as exc:  # a damaged file: safetensors raises its own errors
+        raise BenchError(f"{weights}: cannot read the head's weights ({exc})") from None
+    weight = tensors.get("weight")
+    if weight is None or "bias" not in tensors or weight.ndim != 2 or weight.shape[0] != 1:
+        raise BenchError(f"{weights}: expected a (1, hidden) weight and a bias")
+    head = torch.nn.Linear(weight.shape[1], 1)
+    head.load_state_dict({"weight": weight, "bias": tensors["bias"]})
+    head.eval()
+    return head, spec
+
+
+def read_prices(model: Any, tokenizer: Any, head: Any, spec: HeadSpec,
+                prompts: Sequence[str], device: Any) -> list[Any]:
+    """One ``inference.Output`` per prompt, its text the head's price: one
+    forward pass of the decoder (no vocabulary projection), prompts padded on
+    the left so the last position is each prompt's ``$``."""
+    import torch
+
+    from predictors.qlora.inference import Output, encode
+
+    decoder = model.get_decoder()
+    hidden = getattr(decoder.config, "hidden_size", head.in_features)
+    if head.in_features != hidden:
+        raise BenchError(f"the head reads {head.in_features} features but this model's "
+                         f"hidden size is {hidden}: it belongs to another base")
+    batch = encode(tokenizer, prompts, device)
+    ids = batch["input_ids"]
+    with torch.inference_mode():
+        out = decoder(**batch, output_hidden_states=wants_all_layers(spec))
+        last = torch.full((ids.shape[0],), ids.shape[1] - 1, device=ids.device)
+        feats = features(out, batch["attention_mask"], last, spec)
+        values = head.to(feats.device, feats.dtype)(feats).squeeze(-1).float().tolist()
+    lengths = batch["attention_mask"].sum(-1).tolist()
+    return [Output(None, f"{spec.price(v):.6f}", int(n), 0)
+            for v, n in zip(values, lengths, strict=True)]
+
+
+def joint_loss(model: Any, inputs: dict[str, Any], head: Any, spec: HeadSpec, *,
+               head_weight: float, lm_weight: float) -> tuple[Any, Any, Any]:
+    """(loss, head loss, price-token loss) on a right-padded training batch.
+
+    One pass through the decoder; the head reads the last prompt token (or the
+    prompt's mean) and is fitted to the standardised ``log1p(price)`` (mean
+    squared error); the vocabulary projection runs only at the positions that
+    predict a price token (the cross-entropy the plain fine-tune minimises),
+    and not at all with ``lm_weight`` 0."""
+    import torch
+    import torch.nn.functional as F
+
+    ids, mask, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
+    target = (torch.log1p(inputs["price"].clamp(min=0).float()) - spec.mean) / spec.std
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    out = base.get_decoder()(input_ids=ids, attention_mask=mask,
+                             output_hidden_states=wants_all_layers(spec))
+    answer = labels != -100
+    first = answer.int().argmax(-1)  # every row keeps a price token (encode_examples)
+    positions = torch.arange(ids.shape[1], device=ids.device)
+    prompt_mask = (positions[None, :] < first[:, None]) & mask.bool()
+    feats = features(out, prompt_mask, first - 1, spec)
+    head_loss = F.mse_loss(head(feats).squeeze(-1).float(), target.to(feats.device))
+    loss = head_weight * head_loss
+    lm_loss = torch.zeros((), device=head_loss.device)
+    if lm_weight > 0:
+        rows, cols = answer.nonzero(as_tuple=True)
+        logits = base.get_output_embeddings()(out.last_hidden_state[rows, cols - 1])
+        lm_loss = F.cross_entropy(logits.float(), ids[rows, cols])
+        loss = loss + lm_weight * lm_loss
+    return loss, head_loss.detach(), lm_loss.detach()
