@@ -50,6 +50,41 @@ NEEDED = ("torch", "transformers", "peft")
 VERSION = 1  # bump when the outputs for the same fingerprint would change
 
 
+# What run.json copies from an adapter's training.json (the loss curve stays there).
+TRAINING_RECORD = ("base", "hyperparameters", "data", "head", "train_seconds",
+                   "seconds_per_step", "stopped_by_time_limit", "trained_on", "git_commit",
+                   "versions")
+
+
+def provenance(base: Source, adapter: Source | None) -> dict[str, Any]:
+    """Where a local base and adapter came from: the base file's sha256, the
+    adapter's digest and its files' sha256, and what its ``training.json``
+    says of its training (settings, data fingerprint, machine, time, commit)."""
+    from bench.digest import file_sha256
+
+    out: dict[str, Any] = {}
+    if base.local is not None and base.local.is_file():
+        out["base_file"] = {"name": base.local.name, "sha256": file_sha256(base.local)}
+    if adapter is None or adapter.local is None or not adapter.local.is_dir():
+        return out
+    out["adapter_digest"] = sources.content_digest(adapter, "adapter")
+    out["adapter_files"] = {
+        name: file_sha256(adapter.local / name)
+        for name in ("adapter_config.json", *sources.ADAPTER_FILES, *sources.HEAD_FILES)
+        if (adapter.local / name).is_file()}
+    record = adapter.local / "training.json"
+    try:
+        training = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return out
+    if isinstance(training, dict):
+        out["training"] = {k: training[k] for k in TRAINING_RECORD if k in training}
+        curve = training.get("loss_curve") or []
+        if curve and isinstance(curve[-1], dict):
+            out["training"]["last_logged"] = curve[-1]
+    return out
+
+
 def _accepts_training_settings(cls: type) -> type:
     """Let ``cls.__init__``'s ``**training`` show up as typed keyword parameters,
     one per ``TrainConfig`` field, for ``--param`` conversion and ``bench list``."""
@@ -227,9 +262,13 @@ class QLoRAPredictor(BasePredictor):
         return {**self.plan.describe(merged=self._merged), "mode": self.effective_mode()}
 
     def run_details(self) -> dict[str, Any] | None:
-        """run.json's ``details``: the plan actually loaded (after ``prepare``)."""
+        """run.json's ``details``: the plan actually loaded (after ``prepare``),
+        and for local files where they came from (``provenance``)."""
         loaded = self.loaded()
-        return {"loaded": loaded} if loaded else None
+        if not loaded:
+            return None
+        found = provenance(self.base_source, self.adapter_source)
+        return {"loaded": loaded, **({"provenance": found} if found else {})}
 
     # -- can it run here? -------------------------------------------------------
 

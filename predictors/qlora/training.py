@@ -30,6 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import provenance
 from bench.errors import BenchError
 from bench.fsutil import atomic_write_json
 from bench.types import Example
@@ -77,6 +78,7 @@ class TrainConfig:
     head_layer: int = -1  # which hidden state it reads (-1: the final one)
     head_pool: str = "last"  # "last" prompt token or "mean" over the prompt
     head_weight: float = 1.0  # the head's loss weight
+    head_lr: float = 0.0  # the head's learning rate (0: lr)
     lm_weight: float = 1.0  # the price tokens' loss weight (0: the head alone)
 
     def __post_init__(self) -> None:
@@ -92,10 +94,10 @@ class TrainConfig:
         if self.head_pool not in POOLS:
             raise ValueError(f"head_pool must be one of {', '.join(POOLS)} "
                              f"(got {self.head_pool!r})")
-        if self.max_minutes < 0 or self.lora_layers < 0 or self.head_weight < 0 \
-                or self.lm_weight < 0:
-            raise ValueError("max_minutes, lora_layers, head_weight and lm_weight must not "
-                             "be negative")
+        if min(self.max_minutes, self.lora_layers, self.head_weight, self.lm_weight,
+               self.head_lr) < 0:
+            raise ValueError("max_minutes, lora_layers, head_weight, head_lr and lm_weight "
+                             "must not be negative")
         if self.head != "none" and self.head_weight == 0:
             raise ValueError("head=log-price needs head_weight > 0")
 
@@ -378,6 +380,8 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
         "loss_curve": curve,
         "head": asdict(spec) if spec is not None else None,
         "stopped_by_time_limit": bool(config.max_minutes) and steps < total,
+        "trained_on": _where_trained(plan),
+        "git_commit": provenance.git_commit(),
         "train_seconds": round(seconds, 2),
         "seconds_per_step": round(seconds / steps, 3) if steps else None,
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
@@ -391,6 +395,20 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
     if config.push_to_hub:
         _push(model, output_dir, config.push_to_hub)
     return TrainResult(output_dir, len(rows), dropped, curve, seconds)
+
+
+def _where_trained(plan: Plan) -> dict[str, Any]:
+    """The machine the adapter trained on (figures depend on it)."""
+    out: dict[str, Any] = {"cpu": provenance.cpu_model(), "cpu_count": os.cpu_count(),
+                           "torch_threads": None, "load_average_at_end": None}
+    import torch
+
+    out["torch_threads"] = torch.get_num_threads()
+    if hasattr(os, "getloadavg"):
+        out["load_average_at_end"] = round(os.getloadavg()[0], 2)
+    if plan.on_cuda:
+        out["gpu"] = torch.cuda.get_device_name(torch.device(plan.device).index or 0)
+    return out
 
 
 def _time_limit_callback() -> type:
@@ -424,6 +442,21 @@ def _head_trainer(base: type, spec: Any, config: TrainConfig) -> type:
 
     class HeadTrainer(base):  # type: ignore[misc, valid-type]
         _sums = [0.0, 0.0, 0]
+
+        def create_optimizer(self, *args: Any, **kwargs: Any) -> Any:
+            """The Trainer's optimiser, the head in a group of its own (head_lr,
+            no weight decay)."""
+            if self.optimizer is None:
+                inner = getattr(self.model, "module", self.model)
+                head_ids = {id(p) for p in inner.price_head.parameters()}
+                rest = [p for p in self.model.parameters()
+                        if p.requires_grad and id(p) not in head_ids]
+                cls, kwargs = base.get_optimizer_cls_and_kwargs(self.args, self.model)
+                self.optimizer = cls(
+                    [{"params": rest, "weight_decay": self.args.weight_decay},
+                     {"params": list(inner.price_head.parameters()), "weight_decay": 0.0,
+                      "lr": config.head_lr or self.args.learning_rate}], **kwargs)
+            return self.optimizer
 
         def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
