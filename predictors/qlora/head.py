@@ -41,6 +41,7 @@ class HeadSpec:
     pool: str = "last"  # "last": the prompt's last token ("$"); "mean": all prompt tokens
     mean: float = 0.0  # of log1p(price) over the training rows
     std: float = 1.0
+    depth: int = 0  # > 0: only the first `depth` decoder layers run (then the final norm)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS[1:]:
@@ -49,6 +50,8 @@ class HeadSpec:
             raise ValueError(f"head_pool must be one of {', '.join(POOLS)} (got {self.pool!r})")
         if not (math.isfinite(self.std) and self.std > 0 and math.isfinite(self.mean)):
             raise ValueError("the head's target mean and std must be finite, std > 0")
+        if self.depth < 0:
+            raise ValueError("head_depth must not be negative")
 
     def target(self, price: float) -> float:
         return (math.log1p(max(price, 0.0)) - self.mean) / self.std
@@ -57,12 +60,26 @@ class HeadSpec:
         return max(0.0, math.expm1(output * self.std + self.mean))
 
 
-def fitted_spec(prices: Sequence[float], layer: int, pool: str) -> HeadSpec:
+def fitted_spec(prices: Sequence[float], layer: int, pool: str, depth: int = 0) -> HeadSpec:
     """The spec for these training prices (the target standardised on them)."""
     logs = [math.log1p(max(p, 0.0)) for p in prices]
     mean = sum(logs) / len(logs)
     std = math.sqrt(sum((v - mean) ** 2 for v in logs) / len(logs)) or 1.0
-    return HeadSpec("log-price", layer, pool, mean, std)
+    return HeadSpec("log-price", layer, pool, mean, std, depth)
+
+
+def truncate(model: Any, depth: int) -> Any:
+    """Keep the first ``depth`` decoder layers of ``model`` (a causal LM, in
+    place; 0 or more than it has: all). The head of a shallow spec reads the
+    final norm of that stack, and half the layers cost half the time."""
+    decoder = model.get_decoder()
+    layers = len(decoder.layers)
+    if 0 < depth < layers:
+        decoder.layers = decoder.layers[:depth]
+        decoder.config.num_hidden_layers = depth
+        if isinstance(getattr(decoder.config, "layer_types", None), list):
+            decoder.config.layer_types = decoder.config.layer_types[:depth]
+    return model
 
 
 def make(hidden_size: int) -> Any:
@@ -147,7 +164,7 @@ def read_prices(model: Any, tokenizer: Any, head: Any, spec: HeadSpec,
 
     from predictors.qlora.inference import Output, encode
 
-    decoder = model.get_decoder()
+    decoder = truncate(model, spec.depth).get_decoder()
     hidden = getattr(decoder.config, "hidden_size", head.in_features)
     if head.in_features != hidden:
         raise BenchError(f"the head reads {head.in_features} features but this model's "
@@ -155,7 +172,7 @@ def read_prices(model: Any, tokenizer: Any, head: Any, spec: HeadSpec,
     batch = encode(tokenizer, prompts, device)
     ids = batch["input_ids"]
     with torch.inference_mode():
-        out = decoder(**batch, output_hidden_states=wants_all_layers(spec))
+        out = decoder(**batch, use_cache=False, output_hidden_states=wants_all_layers(spec))
         last = torch.full((ids.shape[0],), ids.shape[1] - 1, device=ids.device)
         feats = features(out, batch["attention_mask"], last, spec)
         values = head.to(feats.device, feats.dtype)(feats).squeeze(-1).float().tolist()

@@ -79,6 +79,7 @@ class TrainConfig:
     head_pool: str = "last"  # "last" prompt token or "mean" over the prompt
     head_weight: float = 1.0  # the head's loss weight
     head_lr: float = 0.0  # the head's learning rate (0: lr)
+    head_depth: int = 0  # > 0: the head reads layer N's normed state; the rest never run
     lm_weight: float = 1.0  # the price tokens' loss weight (0: the head alone)
 
     def __post_init__(self) -> None:
@@ -100,6 +101,11 @@ class TrainConfig:
                              "must not be negative")
         if self.head != "none" and self.head_weight == 0:
             raise ValueError("head=log-price needs head_weight > 0")
+        if self.head_depth < 0:
+            raise ValueError("head_depth must not be negative")
+        if self.head_depth and (self.head == "none" or self.lm_weight):
+            raise ValueError("head_depth needs head=log-price and lm_weight=0 (the layers "
+                             "above it, which generate the price tokens, do not run)")
 
     @property
     def modules(self) -> tuple[str, ...]:
@@ -291,6 +297,10 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
     if plan.quant != "none":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing,
                                                 gradient_checkpointing_kwargs=reentrancy)
+    if with_head and config.head_depth:
+        from predictors.qlora.head import truncate
+
+        truncate(model, config.head_depth)
     layers = model.config.num_hidden_layers
     top = range(max(0, layers - config.lora_layers), layers) if config.lora_layers else None
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
@@ -304,7 +314,7 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
         from predictors.qlora import head as price_head
 
         spec = price_head.fitted_spec([r["price"] for r in rows], config.head_layer,
-                                      config.head_pool)
+                                      config.head_pool, config.head_depth)
         # An attribute of the model, so the Trainer's optimiser trains it too.
         model.price_head = price_head.make(model.config.hidden_size)
 
