@@ -110,14 +110,16 @@ def features(output: Any, prompt_mask: Any, last: Any, spec: HeadSpec) -> Any:
     return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
-def save(folder: Path, head: Any, spec: HeadSpec) -> None:
+def save(folder: Path, head: Any, spec: HeadSpec, *, stem: str = "price_head") -> None:
+    """``<stem>.safetensors`` and ``<stem>.json`` in ``folder`` (the head's files
+    by default; ``price_head.init`` keeps a head's starting point beside it)."""
     from safetensors.torch import save_file
 
     from bench.fsutil import atomic_write_json
 
     tensors = {k: v.detach().float().cpu().contiguous() for k, v in head.state_dict().items()}
-    save_file(tensors, str(Path(folder) / WEIGHTS))
-    atomic_write_json(Path(folder) / CONFIG, asdict(spec))
+    save_file(tensors, str(Path(folder) / f"{stem}.safetensors"))
+    atomic_write_json(Path(folder) / f"{stem}.json", asdict(spec))
 
 
 def present(folder: Path | None) -> bool:
@@ -125,13 +127,13 @@ def present(folder: Path | None) -> bool:
         and (Path(folder) / CONFIG).is_file()
 
 
-def load(folder: Path) -> tuple[Any, HeadSpec]:
+def load(folder: Path, *, stem: str = "price_head") -> tuple[Any, HeadSpec]:
     """The head and its spec from an adapter folder; a missing or damaged
     file is one BenchError naming it."""
     import torch
     from safetensors.torch import load_file
 
-    path = Path(folder) / CONFIG
+    path = Path(folder) / f"{stem}.json"
     try:
         spec = HeadSpec(**json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
@@ -139,7 +141,7 @@ def load(folder: Path) -> tuple[Any, HeadSpec]:
                          f"--param head=log-price): {path} is missing") from None
     except (ValueError, TypeError) as exc:
         raise BenchError(f"{path}: not a price head description ({exc})") from None
-    weights = Path(folder) / WEIGHTS
+    weights = Path(folder) / f"{stem}.safetensors"
     try:
         tensors = load_file(str(weights))
     except FileNotFoundError:
@@ -212,3 +214,71 @@ def joint_loss(model: Any, inputs: dict[str, Any], head: Any, spec: HeadSpec, *,
         lm_loss = F.cross_entropy(logits.float(), ids[rows, cols])
         loss = loss + lm_weight * lm_loss
     return loss, head_loss.detach(), lm_loss.detach()
+
+
+RIDGE_ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
+
+
+def ridge_init(head: Any, feats: Any, targets: Any) -> dict[str, float]:
+    """Set ``head`` to the ridge regression of ``targets`` on ``feats`` (float
+    tensors (n, hidden) and (n,)), the features standardised and the penalty
+    chosen by generalised cross-validation over ``RIDGE_ALPHAS``, folded back
+    into a plain linear map. Returns the chosen alpha and its GCV error."""
+    import torch
+
+    x = feats.double()
+    y = targets.double()
+    mu, sigma = x.mean(0), x.std(0).clamp(min=1e-6)
+    z = (x - mu) / sigma
+    y0 = y.mean()
+    u, s, vt = torch.linalg.svd(z, full_matrices=False)
+    uty = u.T @ (y - y0)
+    n = float(x.shape[0])
+    best: tuple[float, float] | None = None
+    for alpha in RIDGE_ALPHAS:
+        shrink = s**2 / (s**2 + alpha)
+        fitted = u @ (shrink * uty)
+        resid = (y - y0) - fitted
+        gcv = float((resid**2).mean() / (1 - shrink.sum() / n) ** 2)
+        if best is None or gcv < best[1]:
+            best = (alpha, gcv)
+    assert best is not None
+    alpha = best[0]
+    w = vt.T @ (s / (s**2 + alpha) * uty)
+    with torch.no_grad():
+        head.weight.copy_((w / sigma).float().unsqueeze(0))
+        head.bias.copy_((y0 - (w / sigma) @ mu).float().reshape(1))
+    return {"alpha": alpha, "gcv_mse": round(best[1], 5), "rows": int(n)}
+
+
+def frozen_features(model: Any, tokenizer: Any, prices: Sequence[float], texts: Sequence[str],
+                    spec: HeadSpec, *, seconds: float, batch: int = 8) -> tuple[Any, Any]:
+    """Features (as the head sees them at inference) and standardised targets
+    of training prompts, without gradients, until ``seconds`` have passed."""
+    import time
+
+    import torch
+
+    from predictors.qlora.inference import encode
+
+    started = time.perf_counter()
+    decoder = model.get_decoder()
+    feats, targets = [], []
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"  # last position = "$"
+    try:
+        for i in range(0, len(texts), batch):
+            if time.perf_counter() - started >= seconds:
+                break
+            enc = encode(tokenizer, texts[i : i + batch], model.device)
+            ids = enc["input_ids"]
+            with torch.no_grad():
+                out = decoder(**enc, use_cache=False,
+                              output_hidden_states=wants_all_layers(spec))
+                last = torch.full((ids.shape[0],), ids.shape[1] - 1, device=ids.device)
+                feats.append(features(out, enc["attention_mask"], last, spec).float())
+            targets += [spec.target(p) for p in prices[i : i + batch]]
+    finally:
+        tokenizer.padding_side = side
+    if not feats:
+        raise BenchError("no time left to compute the head's initial features")
+    return torch.cat(feats), torch.tensor(targets)

@@ -80,6 +80,8 @@ class TrainConfig:
     head_weight: float = 1.0  # the head's loss weight
     head_lr: float = 0.0  # the head's learning rate (0: lr)
     head_depth: int = 0  # > 0: the head reads layer N's normed state; the rest never run
+    head_init: str = "zero"  # "ridge": start from a ridge fit on the base's features
+    head_init_minutes: float = 0.0  # time for those features (0: every training row)
     lm_weight: float = 1.0  # the price tokens' loss weight (0: the head alone)
 
     def __post_init__(self) -> None:
@@ -101,8 +103,10 @@ class TrainConfig:
                              "must not be negative")
         if self.head != "none" and self.head_weight == 0:
             raise ValueError("head=log-price needs head_weight > 0")
-        if self.head_depth < 0:
-            raise ValueError("head_depth must not be negative")
+        if self.head_depth < 0 or self.head_init_minutes < 0:
+            raise ValueError("head_depth and head_init_minutes must not be negative")
+        if self.head_init not in ("zero", "ridge"):
+            raise ValueError(f"head_init must be zero or ridge (got {self.head_init!r})")
         if self.head_depth and (self.head == "none" or self.lm_weight):
             raise ValueError("head_depth needs head=log-price and lm_weight=0 (the layers "
                              "above it, which generate the price tokens, do not run)")
@@ -309,7 +313,7 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
                       layers_to_transform=list(top) if top is not None else None)
     model.config.use_cache = False  # no KV cache while training (and checkpointing)
     model = get_peft_model(model, lora)
-    spec = None
+    spec, init = None, None
     if with_head:
         from predictors.qlora import head as price_head
 
@@ -317,6 +321,8 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
                                       config.head_pool, config.head_depth)
         # An attribute of the model, so the Trainer's optimiser trains it too.
         model.price_head = price_head.make(model.config.hidden_size)
+        if config.head_init == "ridge":
+            init = _ridge_init(model, tokenizer, examples, spec, config)
 
     global_batch = distributed.global_batch(config.train_batch_size, config.grad_accum, where)
     per_epoch = math.ceil(len(rows) / global_batch)
@@ -353,10 +359,14 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
         max_grad_norm=config.max_grad_norm,
         **_length_grouping(config.group_by_length, TrainingArguments),
     )
+    budget = config.max_minutes - (init["seconds"] / 60 if init else 0.0)
+    if config.max_minutes and budget <= 0:
+        raise BenchError(f"the head's initial fit took {init['seconds']:.0f} s, all of "
+                         f"max_minutes={config.max_minutes:g}: lower head_init_minutes")
     trainer_class = _head_trainer(Trainer, spec, config) if spec is not None else Trainer
     trainer = trainer_class(model=model, args=args, train_dataset=rows,
                             data_collator=PadCollator(tokenizer.pad_token_id),
-                            callbacks=[_time_limit(config.max_minutes)] if config.max_minutes
+                            callbacks=[_time_limit(budget)] if config.max_minutes
                             else None)
     started = time.perf_counter()
     with _datasets_shadow_guard():
@@ -376,6 +386,8 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
     model.save_pretrained(str(output_dir))
     if spec is not None:
         price_head.save(output_dir, model.price_head, spec)
+        if init is not None:  # the starting point, for comparing with what training made
+            price_head.save(output_dir, init.pop("head"), spec, stem="price_head.init")
     meta = {
         "base": base.label,
         "base_revision": base.revision,
@@ -389,6 +401,7 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
                  "examples": len(examples), "used": len(rows), "dropped": dropped},
         "loss_curve": curve,
         "head": asdict(spec) if spec is not None else None,
+        "head_init": init,
         "stopped_by_time_limit": bool(config.max_minutes) and steps < total,
         "trained_on": _where_trained(plan),
         "git_commit": provenance.git_commit(),
@@ -405,6 +418,28 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
     if config.push_to_hub:
         _push(model, output_dir, config.push_to_hub)
     return TrainResult(output_dir, len(rows), dropped, curve, seconds)
+
+
+def _ridge_init(model: Any, tokenizer: Any, examples: Sequence[Example], spec: Any,
+                config: TrainConfig) -> dict[str, Any]:
+    """Start the head at the ridge fit on the untrained model's features of the
+    training rows (in a seeded order, for ``head_init_minutes``)."""
+    import random
+
+    from predictors.qlora import head as price_head
+
+    started = time.perf_counter()
+    order = list(examples)
+    random.Random(config.seed).shuffle(order)
+    model.eval()
+    feats, targets = price_head.frozen_features(
+        model, tokenizer, [e.price for e in order], [e.product.prompt for e in order], spec,
+        seconds=config.head_init_minutes * 60 or float("inf"))
+    model.train()
+    fit = price_head.ridge_init(model.price_head, feats, targets)
+    start = price_head.make(model.price_head.in_features)
+    start.load_state_dict(model.price_head.state_dict())
+    return {**fit, "seconds": round(time.perf_counter() - started, 2), "head": start}
 
 
 def _where_trained(plan: Plan) -> dict[str, Any]:
