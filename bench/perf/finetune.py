@@ -11,7 +11,7 @@ Data: training rows come from ``train.jsonl`` only. ``--validation N`` draws N
 of them (seed 7) into ``OUT/validation.jsonl``; they are never trained on, and
 the recipe is chosen on them. The holdout is ``--holdout-rows`` products of
 ``train-extra.jsonl`` (seed 42, as ``bench.perf.retrieval --make-holdout``),
-which no model here trains on. The 251 benchmark items are scored last, by the
+which no model here trains on. The 251 benchmark items are scored by the
 recipe already chosen (``--skip-test`` leaves them out while searching).
 
 Training: ``--recipe cpu`` (the choice recorded in docs/finetune.md) or
@@ -229,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         if args.train_only:
             return 0
-        if not args.skip_test:
-            sets.append(("the 251 benchmark items", None))
+        if not args.skip_test:  # first: the board's figures
+            sets.insert(0, ("the 251 benchmark items", None))
         for label, path in sets:
             report(args, base, adapter, label, path, with_base=label != "validation")
     except BenchError as exc:
