@@ -217,3 +217,9 @@ def test_bad_head_setting_on_the_command_line_is_one_line(data_dir: Path,
                      "head=sideways", "--param", f"output_dir={tmp_path / 'x'}")
     assert result.returncode == 2
     assert "head must be one of" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_head_variant_keeps_the_predictor_contract(tiny: Path, adapter: Path) -> None:
+    from bench.testing import check_predictor
+
+    check_predictor(head_predictor(tiny, adapter))
