@@ -4,7 +4,7 @@ on log price, trained within a time budget, then scored against the constant
 guess, ``linear`` and the untrained base on the same items.
 
     python -m bench.perf.finetune [--data-dir ../shared/data/pricer] [--out DIR]
-        [--minutes 55] [--param KEY=VALUE ...] [--validation 150] [--adapter DIR]
+        [--minutes 55] [--steps N] [--param KEY=VALUE ...] [--validation 150] [--adapter DIR]
         [--holdout-rows 251] [--base-items 40] [--generate-items 0] [--skip-test]
 
 Data: training rows come from ``train.jsonl`` only. ``--validation N`` draws N
@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/perf-finetune"))
     parser.add_argument("--minutes", type=float, default=55.0)
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="cpu")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="stop after N training steps (--param max_steps=N)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--validation", type=int, default=0, metavar="N")
@@ -207,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             params[key.strip()] = value.strip()
         # wheel:smollm2 (the board's parameter) unless a file is given.
         base = str(args.gguf) if args.gguf else "wheel:smollm2"
+        if args.steps is not None:
+            params["max_steps"] = str(args.steps)
         gguf = args.gguf or fetch("smollm2")
         holdout = sample_rows(data_dir / "train-extra.jsonl", args.holdout_rows, 42,
                               args.out / "holdout.jsonl")
