@@ -222,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{os.cpu_count()} CPUs ({_cpu()}), load average "
               f"{os.getloadavg()[0]:.1f}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
               flush=True)
+        if args.adapter is not None and not (args.adapter / "training.json").is_file():
+            raise BenchError(f"--adapter {args.adapter}: no training.json there (not an "
+                             "adapter trained by bench train qlora)")
         adapter = args.adapter or train(args, gguf, params, [p for _, p in sets])
         meta = json.loads((adapter / "training.json").read_text(encoding="utf-8"))
         init = meta.get("head_init") or {}
