@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 
@@ -21,3 +22,12 @@ def digest(value: Any, length: int | None = None) -> str:
     """Hex sha256 of ``canonical_json(value)``, cut to ``length`` characters if given."""
     hexdigest = hashlib.sha256(canonical_json(value).encode()).hexdigest()
     return hexdigest if length is None else hexdigest[:length]
+
+
+def file_sha256(path: Path) -> str:
+    """``sha256:<hex>`` of a file's bytes, read in chunks (model files are large)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()

@@ -69,3 +69,15 @@ def local_path(recorded: str) -> Path:
     runs), on this machine."""
     path = Path(recorded).expanduser()
     return path if path.is_absolute() else ROOT / path
+
+
+@cache
+def cpu_model() -> str:
+    """The processor's name (Linux: /proc/cpuinfo), else what platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

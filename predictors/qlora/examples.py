@@ -36,9 +36,10 @@ def data_digest(examples: Sequence[Example]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def encode_examples(tokenizer: Any, examples: Sequence[Example],
-                    max_length: int) -> tuple[list[dict[str, list[int]]], int]:
-    """Token ids and labels; labels are -100 up to the end of the prompt.
+def encode_examples(tokenizer: Any, examples: Sequence[Example], max_length: int, *,
+                    with_price: bool = False) -> tuple[list[dict[str, Any]], int]:
+    """Token ids and labels; labels are -100 up to the end of the prompt
+    (``with_price``: each row also holds its ``price``, for a regression head).
 
     Returns the encoded rows and how many were dropped because truncation to
     ``max_length`` cut off every price token (nothing left to learn from).
@@ -68,7 +69,10 @@ def encode_examples(tokenizer: Any, examples: Sequence[Example],
         labels = [-100] * len(ids)
         for i in answer:
             labels[i] = ids[i]
-        rows.append({"input_ids": list(ids), "labels": labels})
+        row: dict[str, Any] = {"input_ids": list(ids), "labels": labels}
+        if with_price:
+            row["price"] = ex.price
+        rows.append(row)
     return rows, dropped
 
 
@@ -90,7 +94,8 @@ def check_label_span(tokenizer: Any, label_ids: Sequence[int], expected: str, ro
 
 
 class PadCollator:
-    """Right-pads a batch: pad id for inputs, -100 for labels, 0 in the mask."""
+    """Right-pads a batch: pad id for inputs, -100 for labels, 0 in the mask
+    (and passes rows' ``price`` on as a float tensor when they hold one)."""
 
     def __init__(self, pad_id: int):
         self.pad_id = pad_id
@@ -105,5 +110,8 @@ class PadCollator:
             ids.append(r["input_ids"] + [self.pad_id] * gap)
             labels.append(r["labels"] + [-100] * gap)
             mask.append([1] * len(r["input_ids"]) + [0] * gap)
-        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
-                "attention_mask": torch.tensor(mask)}
+        batch = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
+                 "attention_mask": torch.tensor(mask)}
+        if "price" in rows[0]:
+            batch["price"] = torch.tensor([float(r["price"]) for r in rows])
+        return batch

@@ -24,7 +24,7 @@ class Output:
     output_tokens: int
 
 
-def _encode(tokenizer: Any, prompts: Sequence[str], device: Any) -> dict[str, Any]:
+def encode(tokenizer: Any, prompts: Sequence[str], device: Any) -> dict[str, Any]:
     # Tokenised as the tokenizer does by default (BOS included), like the notebook.
     enc = tokenizer(list(prompts), return_tensors="pt", padding=True)
     mask = enc["attention_mask"].to(device)
@@ -40,7 +40,7 @@ def top_k_next_tokens(model: Any, tokenizer: Any, prompts: Sequence[str], k: int
     """The k most likely next tokens after each prompt, over the whole vocabulary."""
     import torch
 
-    batch = _encode(tokenizer, prompts, device)
+    batch = encode(tokenizer, prompts, device)
     with torch.inference_mode():
         # Only the last position's logits: the full (batch, length, vocab) tensor
         # would be gigabytes for Llama 3's 128k vocabulary.
@@ -60,7 +60,7 @@ def greedy(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: i
     """A few greedily generated tokens per prompt (the base-model notebook)."""
     import torch
 
-    batch = _encode(tokenizer, prompts, device)
+    batch = encode(tokenizer, prompts, device)
     batch.pop("position_ids")  # generate() derives them from the mask
     with torch.inference_mode():
         out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,

