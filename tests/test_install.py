@@ -69,7 +69,7 @@ def test_the_core_paths_need_no_extra(tmp_path, data_dir):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "guess on pricer-test: MAE $" in done.stdout
     assert "heavy modules imported: none" in done.stdout
-    assert (tmp_path / "results" / "LEADERBOARD.md").exists()
+    assert (tmp_path / "results" / "local" / "LEADERBOARD.md").exists()
 
 
 def test_the_notebook_extra_brings_jupyter():
@@ -140,7 +140,7 @@ def test_the_core_install_scores_a_function_and_writes_the_board(tmp_path, data_
                             str(tmp_path / "results")], cwd=work, env=env,
                            capture_output=True, text=True, timeout=600)
     assert board.returncode == 0, board.stderr
-    assert "guess" in (tmp_path / "results" / "LEADERBOARD.md").read_text()
+    assert "guess" in (tmp_path / "results" / "local" / "LEADERBOARD.md").read_text()
     assert size < 1000  # against 3.2 GB for everything
 
 

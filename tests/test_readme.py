@@ -29,8 +29,8 @@ FENCE = re.compile(r"^```([a-z]*)\n(.*?)^```$", re.M | re.S)
 
 # First line of a block -> why the tests do not run it.
 MARKED = {
-    "make run    # score every predictor that can run here; results/ and "
-    "results/LEADERBOARD.md": "make builds a fresh .venv (minutes, network)",
+    "make run    # score every predictor that can run here; your board in "
+    "results/local/LEADERBOARD.md": "make builds a fresh .venv (minutes, network)",
     "BENCH_DATA_DIR=../shared/data/pricer make run": "make builds a fresh .venv (minutes)",
     "results/": "a folder listing, not a command",
     "python -m bench train xgboost                       # or random-forest, linear, "
@@ -41,7 +41,7 @@ MARKED = {
     'make setup TORCH_SPEC="torch>=2.3"     # a CUDA build of torch; then accept the Llama '
     "3.1 licence on the hub": "needs an NVIDIA GPU and the Llama weights",
     "import bench": "run by tests/test_notebook.py (the notebook block, in a subprocess)",
-    "bench site [--results-dir results] [--output results/site] [--data-dir DIR]":
+    "bench site [--results-dir results] [--output results/local/site] [--data-dir DIR]":
         "tests/test_site.py and tests/test_site_browser.py build and serve the site",
     "pip install -e '.[retrieval,classic,frontier]'": "installs packages (network)",
     "torchrun --nproc_per_node=4 -m bench train qlora --param train_size=400000 \\":
@@ -57,6 +57,29 @@ MARKED = {
     'python -m venv .venv && .venv/bin/pip install torch==2.13.0 -e ".[dev]"':
         "installs every extra (minutes, network)",
     "datasets/*.json (manifest: source, rows, fingerprint)": "a diagram, not a command",
+    "guess reads TABLE, model from outside the function, and their values are not":
+        "a warning's text, not a command (tests/test_function_identity.py checks it)",
+    "error: data/test.jsonl:4: rows do not match the manifest 'pricer-test': row id 3 "
+    "differs (its text or price); refusing to score on different data":
+        "an error's text, not a command (tests/test_integrity.py checks it)",
+    "error: results/pricer-test/human-1b732a498b: is a symbolic link: refusing to write or "
+    "delete through it (remove the link, or point the command at the real folder)":
+        "an error's text, not a command (tests/test_integrity.py checks it)",
+    "python -m bench run ensemble                       # xgboost,random-forest,knn":
+        "trains 5 fold models per member: many minutes (tests/test_ensemble.py runs "
+        "the same path on a small pool)",
+    "pip install -e '.[llm,gguf]'": "installs packages (network)",
+    "python -m bench run qlora --param base=wheel:smollm2 \\":
+        "tests/test_committed_finetune.py scores the committed adapter on the first items",
+    "OMP_NUM_THREADS=1 python -m bench.perf.finetune --validation 150 --minutes 48 \\":
+        "trains for 48 minutes (tests/test_qlora_head.py runs the same path on a tiny model)",
+    "python -m bench train qlora --param base=wheel:smollm2 --param quant=none \\":
+        "trains for 48 minutes (tests/test_qlora_head.py runs the same path on a tiny model)",
+    "bash bench/perf/finetune_gpu.sh pack      # here: .gpu-carry/ (GGUF in two parts < 64 "
+    "MiB, sha256, gguf wheel, data)": "packs files for the GPU machine (hundreds of MB)",
+    "python -m bench run openai-logprobs:pricer \\":
+        "needs two vLLM or llama.cpp servers (tests/test_replicas.py runs two loopback "
+        "servers through the same code)",
 }
 # Blocks this file runs, by first line.
 RUN = {"# my_predictors.py", "# my_model.py", "# test_my_model.py",
