@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import breakdown, kinds, metrics
+from bench import breakdown, kinds, metrics, systems
 from bench.data import DEFAULT_TEST
 from bench.records import RunInfo
+from bench.reports import cost
 from bench.store import Record, RunStore, iter_runs, warn
 
 
@@ -38,6 +39,7 @@ class Entry:
     # The time per item to publish instead of this run's own (``keep_timings``).
     kept_seconds_per_item: tuple[float | None] | None = None
     name: str = ""  # the predictor's own name (``predictor`` may add its parameters)
+    system: systems.System | None = None  # what the run is (``bench.systems``)
 
     @property
     def truth(self) -> dict[int, float]:
@@ -49,7 +51,12 @@ class Entry:
 
     @property
     def kind_label(self) -> str:
-        return kinds.label(self.kind)
+        """The kind's label, `` (recorded)`` added for a recorded run."""
+        return kinds.label(self.kind) + (f" ({kinds.RECORDED})" if self.recorded else "")
+
+    @property
+    def recorded(self) -> bool:
+        return bool(self.system and self.system.recorded)
 
     @property
     def tied_with_leader(self) -> bool | None:
@@ -112,6 +119,8 @@ class Entry:
             "output_tokens": totals.output_tokens if totals else None,
             "run_dir": self.run_dir,
             "rank": self.rank, "kind_label": self.kind_label,
+            "recorded": self.recorded, "system": self.system.as_dict() if self.system else None,
+            **cost.row_figures(self),
             "tied_with_leader": self.tied_with_leader, "vs_leader": vs,
             "by_price_band": [g.as_dict() for g in self.price_bands()],
             "by_category": [g.as_dict() for g in groups] if groups is not None else None,
@@ -156,9 +165,10 @@ def collect(results_dir: Path, test_set: str | None = None) -> list[Entry]:
         scores = metrics.score(truth, answers)
         scores = metrics.Scores(**{**scores.__dict__, "total": total,
                                    "coverage": scores.answered / total if total else 0.0})
-        entries.append(Entry(labels[(ts, name, pkey)], ts, info.kind or "custom", store, info,
+        system = systems.describe(info)
+        entries.append(Entry(labels[(ts, name, pkey)], ts, system.kind, store, info,
                              records, scores, status=run_status(info, len(records), total),
-                             name=name))
+                             name=name, system=system))
     entries = sort_entries(entries)
     rank_and_compare(entries)
     return entries

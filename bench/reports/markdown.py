@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import breakdown
+from bench.reports import cost as accuracy_cost
 from bench.reports.collect import Entry
 from bench.reports.format import cost, money, number, paired_diff, per_item, percent
 from bench.reports.layout import Drawn, PredictorCharts
@@ -113,4 +114,6 @@ def markdown(entries: list[Entry], drawn: Drawn | None = None,
         lines += ranking_table(group, base, drawn.predictors if drawn else None)
         lines.append("")
         lines += breakdown_tables(group)
+        lines += accuracy_cost.section(group, link(drawn.cost[ts], base)
+                                       if drawn and ts in drawn.cost else None)
     return "\n".join(lines)

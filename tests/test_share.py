@@ -1,0 +1,124 @@
+"""A board people share: recorded runs shown as the kind of system they record, with
+what is known of them, and the cost of accuracy (the frontier no other run beats)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import kinds, systems
+from bench.reports import charts, cost
+from bench.reports.collect import collect
+from tests.conftest import run_cli
+
+RUNS = ["human", "reference:gpt-4o-mini", "reference:gpt-4o-mini-rag5",
+        "reference:word2vec-random-forest", "reference:llama-3.1-8b-qlora-pricer",
+        "reference:random-pricer"]
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    out = tmp_path_factory.mktemp("share-results")
+    done = run_cli("run", *RUNS, "--data-dir", str(data_dir), "--results-dir", str(out),
+                   "--quiet")
+    assert done.returncode == 0, done.stderr
+    done = run_cli("leaderboard", "--results-dir", str(out), "--data-dir", str(data_dir))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def rows(results: Path) -> dict[str, dict[str, Any]]:
+    return {r["predictor"]: r
+            for r in json.loads((results / "leaderboard.json").read_text())["rows"]}
+
+
+# -- kinds ------------------------------------------------------------------------------
+
+
+def test_every_recorded_run_in_the_data_folder_has_a_system_kind(data_dir: Path) -> None:
+    recorded = sorted(p.stem for p in (data_dir / "reference-runs").glob("*.csv"))
+    table = systems.table()
+    assert recorded and sorted(table) == recorded
+    for name, row in table.items():
+        assert row["kind"] in kinds.KINDS and row["kind"] != "reference", name
+        assert set(systems.KNOWN) <= set(row), name
+    sources = (data_dir / "reference-runs" / "SOURCES.md").read_text()
+    named = re.findall(r"^\| ([a-z0-9][\w.\-]*) \|", sources, re.M)
+    assert sorted(set(named) - {"run"}) == recorded  # the table follows SOURCES.md
+
+
+def test_each_kind_has_its_own_label_and_colour() -> None:
+    assert set(kinds.LABELS) == set(kinds.COLOURS) == set(kinds.KINDS)
+    assert len(set(kinds.COLOURS.values())) == len(kinds.KINDS)
+    assert len(set(kinds.LABELS.values())) == len(kinds.KINDS)
+
+
+def test_recorded_runs_carry_the_kind_of_system_they_record(board: Path) -> None:
+    by = rows(board)
+    expect = {"human": ("person", False), "reference:gpt-4o-mini": ("frontier", True),
+              "reference:gpt-4o-mini-rag5": ("rag", True),
+              "reference:word2vec-random-forest": ("classic", True),
+              "reference:llama-3.1-8b-qlora-pricer": ("fine-tuned-open", True),
+              "reference:random-pricer": ("floor", True)}
+    assert {p: (r["kind"], r["recorded"]) for p, r in by.items()} == expect
+    mini = by["reference:gpt-4o-mini"]
+    assert mini["kind_label"] == "frontier API (recorded)"
+    assert mini["system"]["organisation"] == "OpenAI"
+    assert mini["system"]["model"] == "gpt-4o-mini"
+    llama = by["reference:llama-3.1-8b-qlora-pricer"]["system"]
+    assert llama["size"] == "8B" and llama["organisation"] == "Meta"
+    assert by["human"]["kind_label"] == "person" and by["human"]["system"]["recorded"] is False
+    markdown = (board / "LEADERBOARD.md").read_text()
+    assert "| `reference:gpt-4o-mini` | frontier API (recorded) |" in markdown
+
+
+def test_a_recorded_run_missing_from_the_table_keeps_the_reference_kind(board: Path) -> None:
+    info = next(e.info for e in collect(board) if e.predictor == "reference:gpt-4o-mini")
+    info.predictor = "reference:not-in-the-table"
+    assert systems.describe(info) == systems.System("reference", True)
+
+
+# -- the cost of accuracy ---------------------------------------------------------------
+
+
+def test_pareto_marks_exactly_the_points_no_other_beats() -> None:
+    assert cost.pareto([(1, 5), (2, 4), (2, 6), (0, 9), (3, 3), (3, 4)]) == \
+        [True, True, False, True, True, False]
+    assert cost.pareto([(1, 1), (1, 1), (None, 0), (0, None)]) == [True, True, False, False]
+    assert cost.pareto([]) == []
+    rng = random.Random(7)
+    for _ in range(200):
+        points = [(rng.choice([None, rng.randint(0, 5)]), rng.randint(0, 5)) for _ in range(9)]
+        marks = cost.pareto(points)
+        for (x, y), on in zip(points, marks, strict=True):
+            beaten = x is not None and any(
+                bx is not None and bx <= x and by <= y and (bx, by) != (x, y)
+                for bx, by in points)
+            assert on == (x is not None and not beaten)
+
+
+def test_cost_table_and_chart_mark_the_runs_no_other_beats(board: Path) -> None:
+    by = rows(board)
+    assert by["reference:gpt-4o-mini"]["cost_per_1k_usd"] == pytest.approx(0.037)
+    assert by["reference:word2vec-random-forest"]["cost_per_1k_usd"] == 0.0
+    assert by["human"]["cost_per_1k_usd"] is None  # a person's time: unknown, not $0
+    assert by["reference:gpt-4o-mini"]["time_per_item_s"] is None  # a replay's time
+    complete = [r for r in by.values() if r["status"] == "complete" and r["mae"] is not None]
+    best = {r["predictor"] for r in complete if not any(
+        o["cost_per_1k_usd"] is not None and r["cost_per_1k_usd"] is not None
+        and o["cost_per_1k_usd"] <= r["cost_per_1k_usd"] and o["mae"] < r["mae"]
+        for o in complete)} - {r["predictor"] for r in complete if r["cost_per_1k_usd"] is None}
+    assert best == {"reference:word2vec-random-forest", "reference:gpt-4o-mini",
+                    "reference:gpt-4o-mini-rag5"}
+    markdown = (board / "LEADERBOARD.md").read_text()
+    section = markdown.split("### The cost of accuracy", 1)[1]
+    bold = set(re.findall(r"^\| \*\*`([^`]+)`\*\* \|.*\| cost", section, re.M))
+    assert bold == best
+    png = board / "charts" / "pricer-test" / "cost.png"
+    assert "(charts/pricer-test/cost.png)" in section
+    assert charts.read_png(png).width == 1100
