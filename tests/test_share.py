@@ -122,3 +122,76 @@ def test_cost_table_and_chart_mark_the_runs_no_other_beats(board: Path) -> None:
     png = board / "charts" / "pricer-test" / "cost.png"
     assert "(charts/pricer-test/cost.png)" in section
     assert charts.read_png(png).width == 1100
+
+
+# -- the site, in a real Chromium ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def site(board: Path, data_dir: Path) -> Path:
+    from tests.conftest import SESSION_CACHE
+
+    done = run_cli("site", "--results-dir", str(board), "--data-dir", str(data_dir),
+                   env={"BENCH_CACHE_DIR": str(SESSION_CACHE)})
+    assert done.returncode == 0, done.stderr
+    return board / "site"
+
+
+@pytest.fixture(scope="module")
+def page(site: Path) -> Any:
+    from tests.browser import Page, launch
+
+    with launch() as context:
+        tab = Page(context)
+        yield tab
+        assert tab.errors == [], tab.errors
+
+
+def shown(page: Any) -> list[str]:
+    return page.eval_on_selector_all("#leaderboard tbody tr",
+                                     "t => t.map(r => r.dataset.predictor)")
+
+
+def test_site_filters_by_kind_and_by_recorded_or_run_here(page: Any, site: Path,
+                                                          board: Path) -> None:
+    tab = page.open(site.resolve().as_uri() + "/index.html")
+    by = rows(board)
+    assert sorted(shown(tab)) == sorted(by)
+    kinds_offered = tab.eval_on_selector_all("#kind-filter option", "o => o.map(x => x.value)")
+    assert set(kinds_offered) == {""} | {r["kind"] for r in by.values()}
+    tab.select_option("#kind-filter", "frontier")
+    page.ready()
+    assert shown(tab) == ["reference:gpt-4o-mini"]
+    assert "frontier API" in tab.inner_text("#leaderboard tbody td[data-col=kind]")
+    assert "recorded" in tab.inner_text("#leaderboard tbody td[data-col=kind] .badge")
+    tab.select_option("#kind-filter", "")
+    page.ready()
+    tab.select_option("#origin-filter", "here")
+    page.ready()
+    assert shown(tab) == ["human"]
+    tab.select_option("#origin-filter", "recorded")
+    page.ready()
+    assert sorted(shown(tab)) == sorted(p for p, r in by.items() if r["recorded"])
+    assert "origin=recorded" in tab.url
+
+
+def test_site_cost_chart_rings_the_runs_no_other_beats_in_the_kinds_colours(
+        page: Any, site: Path, board: Path) -> None:
+    tab = page.open(site.resolve().as_uri() + "/index.html")
+    by = rows(board)
+    dots = tab.eval_on_selector_all("#cost-chart circle", """cs => cs.map(c => ({
+        predictor: c.dataset.predictor, frontier: c.dataset.frontier,
+        fill: c.getAttribute('fill')}))""")
+    known = [r for r in by.values() if r["cost_per_1k_usd"] is not None
+             and r["status"] == "complete"]
+    assert sorted(d["predictor"] for d in dots) == sorted(r["predictor"] for r in known)
+    marks = cost.pareto([(r["cost_per_1k_usd"], r["mae"]) for r in known])
+    expected = {r["predictor"] for r, on in zip(known, marks, strict=True) if on}
+    assert {d["predictor"] for d in dots if d["frontier"] == "1"} == expected
+    assert expected == {"reference:word2vec-random-forest", "reference:gpt-4o-mini",
+                        "reference:gpt-4o-mini-rag5"}
+    for d in dots:  # the PNG charts' colour of the run's kind
+        assert d["fill"] == kinds.colour(by[d["predictor"]]["kind"])
+    table = tab.eval_on_selector_all("#cost-table tbody tr[data-frontier='1']",
+                                     "t => t.map(r => r.dataset.predictor)")
+    assert set(table) == expected

@@ -40,6 +40,8 @@ class Entry:
     kept_seconds_per_item: tuple[float | None] | None = None
     name: str = ""  # the predictor's own name (``predictor`` may add its parameters)
     system: systems.System | None = None  # what the run is (``bench.systems``)
+    frontier: tuple[bool, bool] = (False, False)  # no other run beats it on error and cost,
+    #                                               error and time (``cost.mark_frontiers``)
 
     @property
     def truth(self) -> dict[int, float]:
@@ -171,6 +173,7 @@ def collect(results_dir: Path, test_set: str | None = None) -> list[Entry]:
                              name=name, system=system))
     entries = sort_entries(entries)
     rank_and_compare(entries)
+    cost.mark_frontiers(entries)
     return entries
 
 

@@ -29,6 +29,8 @@ class Entry(Protocol):
     records: Mapping[int, Any]
     scores: metrics.Scores
     system: systems.System | None
+    test_set: str
+    frontier: tuple[bool, bool]  # (on the cost frontier, on the time frontier)
 
     @property
     def recorded(self) -> bool: ...
@@ -77,7 +79,8 @@ def time_per_item(e: Entry) -> float | None:
 def row_figures(e: Entry) -> dict[str, Any]:
     """The keys a leaderboard row gains: cost per 1,000 items, its basis, time per item."""
     value, basis = cost_per_1k(e)
-    return {"cost_per_1k_usd": value, "cost_basis": basis, "time_per_item_s": time_per_item(e)}
+    return {"cost_per_1k_usd": value, "cost_basis": basis, "time_per_item_s": time_per_item(e),
+            "cost_frontier": e.frontier[0], "time_frontier": e.frontier[1]}
 
 
 def scored(entries: Sequence[Entry]) -> list[Entry]:
@@ -91,6 +94,17 @@ def frontiers(entries: Sequence[Entry]) -> tuple[list[bool], list[bool]]:
     by_cost = pareto([(cost_per_1k(e)[0], e.scores.mae) for e in runs])
     by_time = pareto([(time_per_item(e), e.scores.mae) for e in runs])
     return by_cost, by_time
+
+
+def mark_frontiers(entries: Sequence[Entry]) -> None:
+    """Set each entry's ``frontier`` flags, within its test set."""
+    for ts in dict.fromkeys(e.test_set for e in entries):
+        group = [e for e in entries if e.test_set == ts]
+        for e in group:
+            e.frontier = (False, False)
+        runs = scored(group)
+        for e, c, t in zip(runs, *frontiers(runs), strict=True):
+            e.frontier = (c, t)
 
 
 def markdown(entries: Sequence[Entry]) -> list[str]:

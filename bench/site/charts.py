@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-KIND_DOMAIN = ["person", "classic", "frontier", "local-llm", "reference", "custom"]
+from bench import kinds
+
+KIND_DOMAIN = list(kinds.KINDS)
+KIND_RANGE = [kinds.colour(k) for k in KIND_DOMAIN]  # the PNG charts' colours
 BAND_DOMAIN = ["green", "orange", "red"]
 BAND_RANGE = ["#2e9d4a", "#e8900c", "#d0342c"]
 
@@ -29,7 +32,8 @@ def _mae(alt: Any) -> dict[str, Any]:
     )
     bars = base.mark_bar().encode(
         x=alt.X("mae:Q", title="mean absolute error ($), 95% interval"),
-        color=alt.Color("kind:N", scale=alt.Scale(domain=KIND_DOMAIN), title="kind"),
+        color=alt.Color("kind:N", scale=alt.Scale(domain=KIND_DOMAIN, range=KIND_RANGE),
+                        title="kind"),
         tooltip=[alt.Tooltip("predictor:N"), alt.Tooltip("mae:Q", format="$,.2f", title="MAE"),
                  alt.Tooltip("lo:Q", format="$,.2f", title="95% low"),
                  alt.Tooltip("hi:Q", format="$,.2f", title="95% high")],

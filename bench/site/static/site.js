@@ -46,8 +46,9 @@ const pairedText = (p) => (p && p.diff != null && p.diff_ci95
   ? `${signedMoney(p.diff)} [${signedMoney(p.diff_ci95[0])}, ${signedMoney(p.diff_ci95[1])}]`
   : null);
 const BANDS = { g: "green", o: "orange", r: "red" };
-const KINDS = { person: "person", classic: "classic", frontier: "frontier API",
-  "local-llm": "local LLM", reference: "recorded reference", custom: "custom" };
+let KINDS = {};  // kind -> { label, colour }: bench/kinds.py, by way of data/index.js
+const kindLabel = (k) => (KINDS[k] ? KINDS[k].label : k);
+const kindColour = (k) => (KINDS[k] ? KINDS[k].colour : (KINDS.custom || {}).colour || "#999");
 
 // -- DOM helpers --------------------------------------------------------------------------
 
@@ -209,7 +210,7 @@ const BOARD_COLUMNS = [
 ];
 function boardValue(row, key) {
   if (key === "vs") return row.vs_leader ? row.vs_leader.diff : (row.mae == null ? null : 0);
-  if (key === "kind") return KINDS[row.kind] || row.kind;
+  if (key === "kind") return kindLabel(row.kind);
   if (key === "ci") return row.mae_ci95 ? row.mae_ci95[0] : null;
   return row[key];
 }
@@ -222,12 +223,15 @@ async function leaderboardPage(index) {
     bench.load(`${tsBase(ts)}/leaderboard.js`), bench.load("data/specs.js")]);
   const sortKey = state.sort || "rank";
   const kind = state.kind || "";
-  const shown = sortBy(board.rows.filter((r) => !kind || r.kind === kind), sortKey, boardValue);
+  const origin = state.origin || "";  // "" | "recorded" | "here"
+  const shown = sortBy(board.rows.filter((r) => (!kind || r.kind === kind)
+    && (!origin || (origin === "recorded") === Boolean(r.recorded))), sortKey, boardValue);
   const kinds = [...new Set(board.rows.map((r) => r.kind))].sort();
   const rows = shown.map((r) => el("tr", { dataset: { predictor: r.predictor } },
     el("td", { class: "num" }, r.rank),
     el("td", {}, el("a", { href: link("predictor.html", { ts: ts.name, p: r.predictor }) }, r.predictor)),
-    el("td", {}, KINDS[r.kind] || r.kind),
+    el("td", { dataset: { col: "kind", kind: r.kind } }, kindLabel(r.kind),
+      r.recorded ? el("span", { class: "badge", title: "replayed from a published run" }, " recorded") : null),
     el("td", { class: "num" }, `${r.answered}/${r.total}`),
     el("td", { class: "num", dataset: { col: "mae", value: r.mae } }, money(r.mae)),
     el("td", { dataset: { col: "mae_ci95" } }, interval(r.mae_ci95)),
@@ -236,8 +240,10 @@ async function leaderboardPage(index) {
     el("td", { class: "num", dataset: { col: "hit_rate", value: r.hit_rate } }, percent(r.hit_rate)),
     el("td", { class: "num" }, cost(r.cost_usd)),
     el("td", { class: "num" }, perItem(r.seconds_per_item))));
-  const filter = select("kind-filter", "kind", [["", "all kinds"], ...kinds.map((k) => [k, KINDS[k] || k])],
+  const filter = select("kind-filter", "kind", [["", "all kinds"], ...kinds.map((k) => [k, kindLabel(k)])],
     kind, (v) => setState({ kind: v }));
+  const originFilter = select("origin-filter", "runs", [["", "all runs"], ["recorded", "recorded"],
+    ["here", "run here"]], origin, (v) => setState({ origin: v }));
   const names = board.rows.map((r) => r.predictor);
   const a = el("select", { id: "cmp-a", "aria-label": "predictor A" }, names.map((n, i) => el("option", { value: n, selected: i === 0 }, n)));
   const b = el("select", { id: "cmp-b", "aria-label": "predictor B" }, names.map((n, i) => el("option", { value: n, selected: i === 1 }, n)));
@@ -250,12 +256,16 @@ async function leaderboardPage(index) {
       "with its 95% bootstrap interval. vs #1: the paired difference with the leader on the items both answered, " +
       "95% paired bootstrap interval; tied when it includes zero. Hits: error under $40 or under 20% of the price. " +
       "Click a column to sort; a predictor for every item it priced."),
-    el("div", { class: "controls" }, filter, el("span", { id: "row-count" }, ` ${shown.length} of ${board.rows.length} runs`)),
+    el("div", { class: "controls" }, filter, " ", originFilter, el("span", { id: "row-count" }, ` ${shown.length} of ${board.rows.length} runs`)),
     table(sortable(BOARD_COLUMNS, sortKey, (s) => setState({ sort: s })), rows, { id: "leaderboard" }),
     el("p", { class: "controls" }, "Compare ", a, " with ", b, " ", go),
     el("h2", {}, "Mean absolute error"), maeChart,
     el("h2", {}, "By true price"), groupTable(shown, "by_price_band", "price-bands"),
     el("h2", {}, "By category"), groupTable(shown, "by_category", "categories"),
+    el("h2", {}, "The cost of accuracy"),
+    el("p", {}, "Every complete run with a known cost: error against cost per 1,000 items (what the run spent, " +
+      "an estimate at list prices for a recorded run, $0 for models with no API). Ringed: no other run is both cheaper and more accurate."),
+    costChart(board.rows), costTable(board.rows),
     el("h2", {}, "Products that fool everyone"),
     el("p", {}, "Missed (red band: off by $80 and 40% or more) by the most predictors, then by the largest median error."),
     hardestTable(board.hardest, ts, board.rows.length));
@@ -263,6 +273,57 @@ async function leaderboardPage(index) {
     mae: r.mae, lo: r.mae_ci95 ? r.mae_ci95[0] : r.mae, hi: r.mae_ci95 ? r.mae_ci95[1] : r.mae }));
   const mae = { ...specs.mae, height: { step: 18 } };
   await chart(maeChart, mae, { rows: data });
+}
+
+// -- the cost of accuracy (frontier marks computed by bench/reports/cost.py) -------------
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v != null) node.setAttribute(k, v);
+  for (const c of children.flat()) if (c != null) node.append(c);
+  return node;
+}
+
+function costChart(rows) {
+  const pts = rows.filter((r) => r.status === "complete" && r.mae != null && r.cost_per_1k_usd != null);
+  if (!pts.length) return el("p", { class: "note", id: "cost-chart" }, "No run has a known cost.");
+  const W = 720, H = 340, L = 64, R = 170, T = 12, B = 40;
+  const f = (c) => Math.log10(1 + c / 0.01);  // symmetric log: $0 sits at the left edge
+  const xMax = f(Math.max(...pts.map((p) => p.cost_per_1k_usd), 1));
+  const lo = Math.min(...pts.map((p) => p.mae)), hi = Math.max(...pts.map((p) => p.mae));
+  const pad = (hi - lo) * 0.08 || 1;
+  const x = (c) => L + (W - L - R) * f(c) / xMax;
+  const y = (m) => T + (H - T - B) * (hi + pad - m) / (hi - lo + 2 * pad);
+  const ticks = [0, 0.01, 0.1, 1, 10, 100, 1000].filter((c) => f(c) <= xMax + 1e-9);
+  const edge = pts.filter((p) => p.cost_frontier).sort((a, b) => a.cost_per_1k_usd - b.cost_per_1k_usd);
+  const path = edge.map((p, i) => (i ? `H${x(p.cost_per_1k_usd)}V${y(p.mae)}` : `M${x(p.cost_per_1k_usd)},${y(p.mae)}`)).join("");
+  return el("div", { class: "wide" }, svg("svg", { id: "cost-chart", width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img",
+    "aria-label": "mean absolute error against cost per 1,000 items" },
+    svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#888" }),
+    svg("line", { x1: L, y1: T, x2: L, y2: H - B, stroke: "#888" }),
+    ticks.map((c) => svg("text", { x: x(c), y: H - B + 14, "text-anchor": "middle", "font-size": 11 }, cost(c))),
+    [lo, (lo + hi) / 2, hi].map((m) => svg("text", { x: L - 6, y: y(m) + 4, "text-anchor": "end", "font-size": 11 }, money(m))),
+    svg("text", { x: (W - R + L) / 2, y: H - 6, "text-anchor": "middle", "font-size": 11 }, "cost per 1,000 items (symmetric log)"),
+    path ? svg("path", { d: path, fill: "none", stroke: "#111", "stroke-dasharray": "4 3" }) : null,
+    pts.map((p) => svg("circle", { cx: x(p.cost_per_1k_usd), cy: y(p.mae), r: p.cost_frontier ? 6 : 4,
+      fill: kindColour(p.kind), stroke: p.cost_frontier ? "#111" : "none", "stroke-width": 1.5,
+      "data-predictor": p.predictor, "data-frontier": p.cost_frontier ? "1" : "0" },
+      svg("title", {}, `${p.predictor}: ${money(p.mae)} at ${cost(p.cost_per_1k_usd)} per 1,000 items`))),
+    edge.map((p) => svg("text", { x: x(p.cost_per_1k_usd) + 8, y: y(p.mae) - 6, "font-size": 10 }, p.predictor))));
+}
+
+function costTable(rows) {
+  const pts = rows.filter((r) => r.status === "complete" && r.mae != null)
+    .sort((a, b) => (a.cost_per_1k_usd == null) - (b.cost_per_1k_usd == null) || (a.cost_per_1k_usd || 0) - (b.cost_per_1k_usd || 0) || a.mae - b.mae);
+  const head = el("tr", {}, ["predictor", "kind", "MAE", "cost / 1,000 items", "time / item", "frontier"].map((h) => el("th", {}, h)));
+  return el("div", { class: "wide" }, table(head, pts.map((r) => el("tr", { dataset: { predictor: r.predictor, frontier: r.cost_frontier ? "1" : "0" } },
+    el("td", {}, r.cost_frontier || r.time_frontier ? el("strong", {}, r.predictor) : r.predictor),
+    el("td", {}, kindLabel(r.kind)), el("td", { class: "num" }, money(r.mae)),
+    el("td", { class: "num", title: r.cost_basis || "" }, r.cost_per_1k_usd == null ? "unknown" : cost(r.cost_per_1k_usd)),
+    el("td", { class: "num" }, perItem(r.time_per_item_s)),
+    el("td", {}, [r.cost_frontier ? "cost" : null, r.time_frontier ? "time" : null].filter(Boolean).join(", ") || "-"))),
+  { id: "cost-table" }));
 }
 
 function versus(r, ts) {
@@ -375,7 +436,7 @@ async function predictorPage(index) {
   const other = el("select", { id: "cmp-b", "aria-label": "compare with" }, others.map((n) => el("option", { value: n }, n)));
   main().replaceChildren(
     el("h1", {}, name),
-    el("p", { class: "summary", id: "summary" }, `${KINDS[r.kind] || r.kind} · rank ${r.rank} of ${items.predictors.length} · MAE `,
+    el("p", { class: "summary", id: "summary" }, `${kindLabel(r.kind)} · rank ${r.rank} of ${items.predictors.length} · MAE `,
       el("strong", {}, money(r.mae)), ` ${interval(r.mae_ci95)} · RMSLE ${number(r.rmsle)} · hits ${percent(r.hit_rate)} · ` +
       `answered ${r.answered}/${r.total} · cost ${cost(r.cost_usd)} · time/item ${perItem(r.seconds_per_item)}`, vs),
     el("p", { class: "controls" }, "Compare with ", other, " ",
@@ -444,7 +505,7 @@ async function itemPage(index) {
         return el("tr", { class: band || "none", dataset: { predictor: x.name } },
           el("td", { class: "num" }, x.error == null ? "-" : n + 1),
           el("td", {}, el("a", { href: link("predictor.html", { ts: ts.name, p: x.name, q: null }) }, x.name)),
-          el("td", {}, KINDS[x.kind] || x.kind),
+          el("td", {}, kindLabel(x.kind)),
           el("td", { class: "num", dataset: { value: x.guess } }, x.guess == null ? "no answer" : money(x.guess)),
           el("td", { class: "num" }, money(x.error)), el("td", {}, band || "-"));
       }), { id: "guesses" }),
@@ -524,7 +585,8 @@ function start() {
   let running = Promise.resolve();
   rerender = () => {
     document.body.dataset.ready = "";
-    running = running.then(() => bench.load("data/index.js")).then(render)
+    running = running.then(() => bench.load("data/index.js"))
+      .then((index) => { KINDS = index.kinds || {}; return render(index); })
       .then(() => {
         document.body.dataset.ready = "1";
         markOnce("bench:interactive");
