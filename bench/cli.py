@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="count requests, tokens and cost without sending anything")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--max-cost", type=float, default=None, metavar="DOLLARS",
+                     help="spend at most this on API calls across the runs (cached answers "
+                          "are free); items it cannot pay for are left for a rerun")
     run.set_defaults(handler=cmd_run)
 
     lst = sub.add_parser("list", parents=[data], help="every predictor and whether it can run")
@@ -244,6 +247,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BenchError(f"--concurrency must be at least 1, not {args.concurrency}")
     if args.timeout is not None and not args.timeout > 0:
         raise BenchError(f"--timeout must be more than 0 seconds, not {args.timeout}")
+    from bench.budget import Budget, check
+
+    limit = check(args.max_cost)
+    budget = Budget(limit) if limit is not None else None
     everything = list(args.specs) == ["all"]
     skipped: list[tuple[str, str]] = []
     built = registry.build_all(args.specs, registry.parse_params(args.param), ctx,
@@ -260,7 +267,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     predictor, test_set, args.results_dir, spec=spec, kind=entry.kind,
                     params=params, concurrency=args.concurrency, limit=args.limit,
                     retry_errors=args.retry_errors, progress=not args.quiet,
-                    timeout=args.timeout)
+                    timeout=args.timeout, budget=budget)
         except RunLocked:
             raise
         except BenchError as exc:
@@ -273,6 +280,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if result.failure:
             failed.append(result.name)
             print(f"failed {result.name}: {result.failure}", file=sys.stderr)
+        if result.stopped:
+            print(f"stopped {result.name}: {result.stopped}", file=sys.stderr)
         no_answer = "-"
         if result.common_error:
             missing = result.totals.errors or 0  # recorded without an answer (not unasked)
@@ -293,6 +302,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name, missing in retryable:
         print(f"{name}: {missing} item{'s' if missing != 1 else ''} without an answer; "
               "add --retry-errors to ask them again")
+    if budget is not None:
+        print(f"spent about ${budget.spent:,.4f} of --max-cost ${budget.limit:,.4f}")
     print(f"results in {args.results_dir}/")
     return EXIT_FAILED if failed else 0
 

@@ -195,3 +195,86 @@ def test_site_cost_chart_rings_the_runs_no_other_beats_in_the_kinds_colours(
     table = tab.eval_on_selector_all("#cost-table tbody tr[data-frontier='1']",
                                      "t => t.map(r => r.dataset.predictor)")
     assert set(table) == expected
+
+
+# -- a budget: bench run --max-cost ------------------------------------------------------
+
+
+def _openai(server: Any, data_dir: Path, results: Path, limit: int, *extra: str) -> Any:
+    env = {"OPENAI_BASE_URL": server.openai_url, "OPENAI_API_KEY": "sk-test-budget"}
+    return run_cli("run", "openai", "--data-dir", str(data_dir), "--limit", str(limit),
+                   "--results-dir", str(results), "--quiet", *extra, env=env, timeout=120)
+
+
+def test_max_cost_stops_before_spending_counts_the_cache_as_free_and_resumes(
+        data_dir: Path, tmp_path: Path) -> None:
+    from tests.fake_llm_server import FakeLLMServer
+
+    with FakeLLMServer() as server:
+        nothing = _openai(server, data_dir, tmp_path / "r0", 8, "--max-cost", "0")
+        assert nothing.returncode == 0, nothing.stderr
+        assert server.count == 0
+        assert "stopped openai:gpt-4o-mini: --max-cost $0.0000: 8 items not asked" \
+            in nothing.stderr
+        assert not list((tmp_path / "r0").rglob("predictions.jsonl"))
+
+        warm = _openai(server, data_dir, tmp_path / "r1", 4)  # 4 answers into the cache
+        assert warm.returncode == 0, warm.stderr
+        sent = server.count
+        assert sent == 4
+
+        # A zero budget still takes the 4 cached items (free) and asks nothing.
+        part = _openai(server, data_dir, tmp_path / "r2", 8, "--max-cost", "0")
+        assert part.returncode == 0, part.stderr
+        assert server.count == sent
+        assert "4 items not asked" in part.stderr and "rerun with a larger" in part.stderr
+        (run_dir,) = (tmp_path / "r2" / "pricer-test").iterdir()
+        assert len((run_dir / "predictions.jsonl").read_text().splitlines()) == 4
+        run = json.loads((run_dir / "run.json").read_text())
+        assert run["status"] == "interrupted" and "--max-cost" in run["reason"]
+
+        # A budget that pays for the rest resumes the same run and completes it.
+        rest = _openai(server, data_dir, tmp_path / "r2", 8, "--max-cost", "1")
+        assert rest.returncode == 0, rest.stderr
+        assert server.count == sent + 4 and "stopped" not in rest.stderr
+        run = json.loads((run_dir / "run.json").read_text())
+        assert run["status"] == "complete"
+        assert len((run_dir / "predictions.jsonl").read_text().splitlines()) == 8
+        assert "spent about $0.0" in rest.stdout
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_a_bad_max_cost_is_one_line_and_exit_2(value: str, data_dir: Path,
+                                               tmp_path: Path) -> None:
+    done = run_cli("run", "constant", "--data-dir", str(data_dir), "--limit", "2",
+                   "--results-dir", str(tmp_path), "--quiet", "--max-cost", value)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "--max-cost" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_budget_takes_items_in_order_while_the_estimate_fits_and_charges_what_was_spent(
+) -> None:
+    from bench.budget import Budget
+    from bench.types import Product
+
+    class Paid:
+        name = "paid"
+        cached = {2}
+
+        def predict(self, products: Any) -> list[Any]:
+            return []
+
+        def estimate(self, products: Any) -> dict[str, Any]:
+            cost = sum(0.0 if p.id in self.cached else 0.01 for p in products)
+            return {"requests": len(products), "cost_usd": cost}
+
+    items = [Product(i, f"item {i}", "", "Price is $", None) for i in range(6)]
+    budget = Budget(0.025)
+    taken, why = budget.plan(Paid(), items)
+    assert [p.id for p in taken] == [0, 1, 2]  # 2 is cached: free; 3 would pass $0.025
+    assert why is not None and "3 items not asked" in why
+    assert budget.charge({0: 0.012, 1: None, 2: None}) == pytest.approx(0.022)
+    assert budget.left == pytest.approx(0.003)
+    taken, why = budget.plan(Paid(), items[3:])
+    assert taken == [] and "3 items not asked" in (why or "")
