@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-cost", type=float, default=None, metavar="DOLLARS",
                      help="spend at most this on API calls across the runs (cached answers "
                           "are free); items it cannot pay for are left for a rerun")
+    run.add_argument("--log", choices=["mlflow"], default=None,
+                     help="also log each run to MLflow (MLFLOW_TRACKING_URI, else "
+                          "RESULTS/mlruns)")
     run.set_defaults(handler=cmd_run)
 
     lst = sub.add_parser("list", parents=[data], help="every predictor and whether it can run")
@@ -251,6 +254,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     limit = check(args.max_cost)
     budget = Budget(limit) if limit is not None else None
+    tracker = None
+    if args.log == "mlflow":
+        from bench import mlflow_log
+
+        tracker = mlflow_log.client(args.results_dir)  # no MLflow: one line, exit 2
     everything = list(args.specs) == ["all"]
     skipped: list[tuple[str, str]] = []
     built = registry.build_all(args.specs, registry.parse_params(args.param), ctx,
@@ -282,6 +290,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"failed {result.name}: {result.failure}", file=sys.stderr)
         if result.stopped:
             print(f"stopped {result.name}: {result.stopped}", file=sys.stderr)
+        if tracker is not None and result.store.run_path.exists():
+            print(f"mlflow: {result.name} logged as run "
+                  f"{mlflow_log.log_run(tracker, result.store)}")
         no_answer = "-"
         if result.common_error:
             missing = result.totals.errors or 0  # recorded without an answer (not unasked)

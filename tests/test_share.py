@@ -14,6 +14,7 @@ import pytest
 from bench import kinds, systems
 from bench.reports import charts, cost
 from bench.reports.collect import collect
+from bench.store import iter_runs as iter_stores
 from tests.conftest import run_cli
 
 RUNS = ["human", "reference:gpt-4o-mini", "reference:gpt-4o-mini-rag5",
@@ -278,3 +279,68 @@ def test_budget_takes_items_in_order_while_the_estimate_fits_and_charges_what_wa
     assert budget.left == pytest.approx(0.003)
     taken, why = budget.plan(Paid(), items[3:])
     assert taken == [] and "3 items not asked" in (why or "")
+
+
+# -- bench run --log mlflow ---------------------------------------------------------------
+
+
+def test_log_mlflow_logs_parameters_figures_items_and_charts_to_a_local_store(
+        data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    results = tmp_path / "results"
+    done = run_cli("run", "reference:gpt-4o-mini", "human", "--data-dir", str(data_dir),
+                   "--results-dir", str(results), "--quiet", "--log", "mlflow",
+                   env={"MLFLOW_TRACKING_URI": ""})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("mlflow: ") == 2
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow's file store, read back
+    client = mlflow.MlflowClient(tracking_uri=(results / "mlruns").resolve().as_uri())
+    exp = client.get_experiment_by_name("pricer-bench")
+    runs = {r.data.params["predictor"]: r for r in client.search_runs([exp.experiment_id])}
+    assert set(runs) == {"reference:gpt-4o-mini", "human"}
+    stored = {s.run_info().predictor: s for s in iter_stores(results)}
+    for name, run in runs.items():
+        info = stored[name].run_info()
+        assert run.data.params["kind"] == info.kind
+        assert run.data.params["fingerprint"] == info.fingerprint_hash
+        assert run.data.metrics["mae"] == pytest.approx(info.metrics.mae)
+        assert run.data.metrics["hit_rate"] == pytest.approx(info.metrics.hit_rate)
+        assert run.data.tags["bench.status"] == "complete"
+        assert run.info.status == "FINISHED"
+        names = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert names == {"items.csv", "run.json", "scatter.png", "running.png"}
+        table = Path(client.download_artifacts(run.info.run_id, "items.csv", str(tmp_path)))
+        lines = table.read_text().splitlines()
+        assert len(lines) == 1 + len(stored[name].records())
+
+
+def test_log_mlflow_follows_the_tracking_uri(data_dir: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    elsewhere = (tmp_path / "team-store").resolve().as_uri()
+    done = run_cli("run", "human", "--data-dir", str(data_dir), "--results-dir",
+                   str(tmp_path / "results"), "--quiet", "--log", "mlflow",
+                   env={"MLFLOW_TRACKING_URI": elsewhere, "MLFLOW_ALLOW_FILE_STORE": "true"})
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "results" / "mlruns").exists()
+    client = mlflow.MlflowClient(tracking_uri=elsewhere)
+    exp = client.get_experiment_by_name("pricer-bench")
+    assert [r.data.params["predictor"] for r in client.search_runs([exp.experiment_id])] \
+        == ["human"]
+
+
+def test_log_mlflow_without_mlflow_is_one_line_and_exit_2(data_dir: Path,
+                                                         tmp_path: Path) -> None:
+    blocker = tmp_path / "no-mlflow" / "mlflow"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('mlflow is not installed')\n")
+    from tests.conftest import ROOT
+
+    done = run_cli("run", "human", "--data-dir", str(data_dir), "--results-dir",
+                   str(tmp_path / "results"), "--quiet", "--log", "mlflow",
+                   env={"PYTHONPATH": f"{blocker.parent}:{ROOT}"})
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("pip install 'pricer-bench[mlflow]'")
+    assert "Traceback" not in done.stderr and done.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "results" / "pricer-test").exists()  # nothing run
