@@ -43,6 +43,7 @@ run: setup
 publish: run
 	$(BIN)/python -m bench leaderboard --update-readme
 	$(BIN)/python -m bench site
+	$(BIN)/python -m bench.screenshot --site results/site --output results/leaderboard.png
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import random
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -344,3 +346,51 @@ def test_log_mlflow_without_mlflow_is_one_line_and_exit_2(data_dir: Path,
     assert done.stderr.strip().endswith("pip install 'pricer-bench[mlflow]'")
     assert "Traceback" not in done.stderr and done.stderr.strip().count("\n") == 0
     assert not (tmp_path / "results" / "pricer-test").exists()  # nothing run
+
+
+# -- published as a page: the screenshot and the Pages workflow --------------------------
+
+
+def test_screenshot_of_the_leaderboard_page_is_written_fresh(site: Path, tmp_path: Path) -> None:
+    pytest.importorskip("playwright")
+    from tests.browser import chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("no Chromium here")
+    out = tmp_path / "shots" / "leaderboard.png"
+    out.parent.mkdir()
+    out.write_bytes(b"stale")
+    from tests.conftest import ROOT
+
+    ran = subprocess.run([sys.executable, "-m", "bench.screenshot", "--site", str(site),
+                          "--output", str(out)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    png = charts.read_png(out)  # no longer the stale bytes: a real PNG of the viewport
+    assert (png.width, png.height) == (1280, 900)
+    assert out.stat().st_mtime >= (site / "index.html").stat().st_mtime
+    assert out.stat().st_size > 20_000  # a rendered page, not a blank one
+    assert [p.name for p in out.parent.iterdir()] == ["leaderboard.png"]  # no temp left
+
+
+def test_screenshot_without_a_site_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    from tests.conftest import ROOT
+
+    ran = subprocess.run([sys.executable, "-m", "bench.screenshot", "--site",
+                          str(tmp_path / "none"), "--output", str(tmp_path / "x.png")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert ran.returncode == 2 and "run `bench site` first" in ran.stderr
+    assert ran.stderr.strip().count("\n") == 0 and not (tmp_path / "x.png").exists()
+
+
+def test_pages_workflow_publishes_the_committed_site() -> None:
+    from tests.conftest import ROOT
+
+    text = (ROOT / ".github" / "workflows" / "pages.yml").read_text()
+    assert "actions/upload-pages-artifact" in text and "actions/deploy-pages" in text
+    assert "path: results/site" in text
+    assert "pages: write" in text and "id-token: write" in text
+    make = (ROOT / "Makefile").read_text()
+    publish = make.split("\npublish:", 1)[1].split("\n\n", 1)[0]
+    assert "bench.screenshot" in publish
+    assert publish.index("bench site") < publish.index("bench.screenshot")

@@ -14,6 +14,9 @@ from bench import kinds
 
 KIND_DOMAIN = list(kinds.KINDS)
 KIND_RANGE = [kinds.colour(k) for k in KIND_DOMAIN]  # the PNG charts' colours
+# The legend names kinds as the tables do.
+KIND_LABELS = "".join(f"datum.label === '{k}' ? '{kinds.label(k)}' : " for k in KIND_DOMAIN) \
+    + "datum.label"
 BAND_DOMAIN = ["green", "orange", "red"]
 BAND_RANGE = ["#2e9d4a", "#e8900c", "#d0342c"]
 
@@ -33,7 +36,7 @@ def _mae(alt: Any) -> dict[str, Any]:
     bars = base.mark_bar().encode(
         x=alt.X("mae:Q", title="mean absolute error ($), 95% interval"),
         color=alt.Color("kind:N", scale=alt.Scale(domain=KIND_DOMAIN, range=KIND_RANGE),
-                        title="kind"),
+                        title="kind", legend=alt.Legend(labelExpr=KIND_LABELS)),
         tooltip=[alt.Tooltip("predictor:N"), alt.Tooltip("mae:Q", format="$,.2f", title="MAE"),
                  alt.Tooltip("lo:Q", format="$,.2f", title="95% low"),
                  alt.Tooltip("hi:Q", format="$,.2f", title="95% high")],

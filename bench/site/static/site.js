@@ -231,7 +231,7 @@ async function leaderboardPage(index) {
     el("td", { class: "num" }, r.rank),
     el("td", {}, el("a", { href: link("predictor.html", { ts: ts.name, p: r.predictor }) }, r.predictor)),
     el("td", { dataset: { col: "kind", kind: r.kind } }, kindLabel(r.kind),
-      r.recorded ? el("span", { class: "badge", title: "replayed from a published run" }, " recorded") : null),
+      r.recorded ? el("span", { class: "badge", title: "replayed from a published run" }, "recorded") : null),
     el("td", { class: "num" }, `${r.answered}/${r.total}`),
     el("td", { class: "num", dataset: { col: "mae", value: r.mae } }, money(r.mae)),
     el("td", { dataset: { col: "mae_ci95" } }, interval(r.mae_ci95)),
