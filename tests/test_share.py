@@ -394,3 +394,16 @@ def test_pages_workflow_publishes_the_committed_site() -> None:
     publish = make.split("\npublish:", 1)[1].split("\n\n", 1)[0]
     assert "bench.screenshot" in publish
     assert publish.index("bench site") < publish.index("bench.screenshot")
+
+
+def test_site_predictor_page_says_what_is_known_of_a_recorded_system(page: Any, site: Path,
+                                                                     board: Path) -> None:
+    tab = page.open(site.resolve().as_uri() + "/predictor.html#p=reference%3Agpt-4o-mini")
+    system = rows(board)["reference:gpt-4o-mini"]["system"]
+    facts = dict(tab.eval_on_selector_all(
+        "#system dd[data-fact]", "ds => ds.map(d => [d.dataset.fact, d.textContent])"))
+    assert facts["organisation"] == system["organisation"] == "OpenAI"
+    assert facts["model"] == system["model"] and facts["source"] == system["source"]
+    assert facts["cost_per_1k_usd"] == "$0.0370"
+    tab = page.open(site.resolve().as_uri() + "/predictor.html#p=human")
+    assert tab.locator("#system").count() == 0  # run here: nothing recorded to describe

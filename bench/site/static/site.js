@@ -275,6 +275,20 @@ async function leaderboardPage(index) {
   await chart(maeChart, mae, { rows: data });
 }
 
+// What is known of a recorded run's system (bench/systems.py), as a short list.
+const FACTS = [["organisation", "organisation"], ["model", "model"], ["size", "size"], ["date", "date"],
+  ["prompt", "prompt"], ["training_rows", "training rows"], ["cost_per_1k_usd", "cost per 1,000 items"],
+  ["cost_basis", "cost basis"], ["source", "source"]];
+function systemFacts(r) {
+  const s = r.system;
+  if (!s || !s.recorded) return null;
+  const shown = FACTS.filter(([k]) => s[k] != null && s[k] !== "");
+  return el("dl", { class: "facts", id: "system" },
+    el("dt", {}, "recorded run of"), el("dd", {}, `${kindLabel(r.kind)}: replayed from a published notebook`),
+    shown.flatMap(([k, label]) => [el("dt", {}, label),
+      el("dd", { dataset: { fact: k } }, k === "cost_per_1k_usd" ? cost(s[k]) : String(s[k]))]));
+}
+
 // -- the cost of accuracy (frontier marks computed by bench/reports/cost.py) -------------
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -439,6 +453,7 @@ async function predictorPage(index) {
     el("p", { class: "summary", id: "summary" }, `${kindLabel(r.kind)} · rank ${r.rank} of ${items.predictors.length} · MAE `,
       el("strong", {}, money(r.mae)), ` ${interval(r.mae_ci95)} · RMSLE ${number(r.rmsle)} · hits ${percent(r.hit_rate)} · ` +
       `answered ${r.answered}/${r.total} · cost ${cost(r.cost_usd)} · time/item ${perItem(r.seconds_per_item)}`, vs),
+    systemFacts(r),
     el("p", { class: "controls" }, "Compare with ", other, " ",
       el("button", { type: "button", onclick: () => { location.href = link("compare.html", { ts: ts.name, a: name, b: other.value }); } }, "compare")),
     el("h2", {}, "Truth against guess"),
