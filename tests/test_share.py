@@ -407,3 +407,57 @@ def test_site_predictor_page_says_what_is_known_of_a_recorded_system(page: Any, 
     assert facts["cost_per_1k_usd"] == "$0.0370"
     tab = page.open(site.resolve().as_uri() + "/predictor.html#p=human")
     assert tab.locator("#system").count() == 0  # run here: nothing recorded to describe
+
+
+# -- charts and tables people can read ---------------------------------------------------
+
+
+def test_site_header_sorts_from_the_whole_cell_and_groups_mark_the_best(
+        page: Any, site: Path, board: Path) -> None:
+    tab = page.open(site.resolve().as_uri() + "/index.html")
+    cell = tab.locator("#leaderboard th.sortable", has=tab.locator("button[data-key=hit_rate]"))
+    box = cell.bounding_box()
+    button = cell.locator("button").bounding_box()
+    assert box and button and box["height"] > 0
+    tab.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] - 2)  # not the label
+    assert button["x"] + button["width"] < box["x"] + box["width"] - 2 \
+        or button["y"] + button["height"] < box["y"] + box["height"] - 2
+    page.ready()
+    by = rows(board)
+    assert shown(tab) == sorted(by, key=lambda p: by[p]["hit_rate"])
+    assert shown(tab) != sorted(by, key=lambda p: by[p]["rank"])  # the click did something
+    for table in ("#price-bands", "#categories"):
+        grid = tab.eval_on_selector_all(f"{table} tbody tr", """trs => trs.map(tr =>
+            [...tr.children].slice(1).map(td => [td.textContent, td.dataset.best || '',
+                                                  td.getAttribute('style') || '']))""")
+        assert grid
+        for col in range(len(grid[0])):
+            values = [float(r[col][0].strip("$").replace(",", "")) for r in grid
+                      if r[col][0] != "-"]
+            best = [float(r[col][0].strip("$").replace(",", "")) for r in grid if r[col][1]]
+            assert best and set(best) == {min(values)}
+            assert all("rgba(208, 52, 44" in r[col][2] for r in grid if r[col][0] != "-")
+
+
+def test_site_search_filters_as_one_types_and_keeps_the_focus(page: Any, site: Path) -> None:
+    tab = page.open(site.resolve().as_uri() + "/predictor.html#p=human")
+    total = tab.inner_text("#item-count")
+    tab.click("#search")
+    tab.keyboard.type("cable")  # no Enter
+    tab.wait_for_function("() => !document.querySelector('#item-count').textContent"
+                          f".startsWith({total.split(' of ')[0]!r} + ' of')", timeout=5000)
+    page.ready()
+    count = int(tab.inner_text("#item-count").split(" of ")[0])
+    assert 0 < count < int(total.split(" of ")[0])
+    assert tab.evaluate("document.activeElement.id") == "search"
+    assert tab.eval_on_selector("#search", "e => e.value") == "cable"
+    assert "q=cable" in tab.url
+
+
+def test_compare_chart_ticks_do_not_crowd_and_its_legend_sits_below() -> None:
+    pytest.importorskip("altair")
+    from bench.site import charts as site_charts
+
+    spec = json.dumps(site_charts.specs()["compare"])
+    assert json.dumps(site_charts.COMPARE_TICKS) in spec
+    assert '"orient": "bottom"' in spec

@@ -17,6 +17,7 @@ KIND_RANGE = [kinds.colour(k) for k in KIND_DOMAIN]  # the PNG charts' colours
 # The legend names kinds as the tables do.
 KIND_LABELS = "".join(f"datum.label === '{k}' ? '{kinds.label(k)}' : " for k in KIND_DOMAIN) \
     + "datum.label"
+COMPARE_TICKS = [0, 10, 30, 100, 300, 1000, 2000]
 BAND_DOMAIN = ["green", "orange", "red"]
 BAND_RANGE = ["#2e9d4a", "#e8900c", "#d0342c"]
 
@@ -65,12 +66,13 @@ def _scatter(alt: Any) -> dict[str, Any]:
 
 def _compare(alt: Any) -> dict[str, Any]:
     scale = alt.Scale(type="symlog", domain=[0, 2000], clamp=True)
+    ticks = alt.Axis(values=COMPARE_TICKS)  # spread on a symlog axis: no overlapping labels
     points = alt.Chart(alt.Data(name="points")).mark_circle(size=40, opacity=0.75).encode(
-        x=alt.X("error_a:Q", scale=scale, title="A's error ($)"),
-        y=alt.Y("error_b:Q", scale=scale, title="B's error ($)"),
+        x=alt.X("error_a:Q", scale=scale, title="A's error ($)", axis=ticks),
+        y=alt.Y("error_b:Q", scale=scale, title="B's error ($)", axis=ticks),
         color=alt.Color("closer:N", scale=alt.Scale(domain=["A", "B", "equal"],
                                                     range=["#3b6fd4", "#c2512f", "#888"]),
-                        title="closer to the truth"),
+                        title="closer to the truth", legend=alt.Legend(orient="bottom")),
         tooltip=[alt.Tooltip("title:N", title="product"), alt.Tooltip("truth:Q", format="$,.2f"),
                  alt.Tooltip("guess_a:Q", format="$,.2f", title="A's guess"),
                  alt.Tooltip("guess_b:Q", format="$,.2f", title="B's guess")],

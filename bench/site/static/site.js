@@ -114,9 +114,10 @@ function sortable(headers, sortKey, onSort) {
   return el("tr", {}, headers.map(([k, label, numeric]) => {
     if (!k) return el("th", {}, label);
     const mark = k === key ? (desc ? " ▼" : " ▲") : "";
-    return el("th", { class: numeric ? "num" : null, "aria-sort": k === key ? (desc ? "descending" : "ascending") : null },
-      el("button", { type: "button", class: "sort", dataset: { key: k },
-        onclick: () => onSort(k === key && !desc ? "-" + k : k) }, label + mark));
+    // The whole cell sorts: the button (for the keyboard) passes its click up to the cell.
+    return el("th", { class: numeric ? "num sortable" : "sortable", "aria-sort": k === key ? (desc ? "descending" : "ascending") : null,
+      onclick: () => onSort(k === key && !desc ? "-" + k : k) },
+      el("button", { type: "button", class: "sort", dataset: { key: k } }, label + mark));
   }));
 }
 
@@ -289,6 +290,20 @@ function systemFacts(r) {
       el("dd", { dataset: { fact: k } }, k === "cost_per_1k_usd" ? cost(s[k]) : String(s[k]))]));
 }
 
+// A log-scale template with its axes fitted to the data (the template spans every price).
+function fitted(spec, values) {
+  const v = values.filter((x) => x > 0);
+  if (!v.length) return spec;
+  const lo = Math.max(0.01, Math.min(...v) / 1.25), hi = Math.max(...v) * 1.25;
+  const out = JSON.parse(JSON.stringify(spec));
+  (function walk(node) {
+    if (!node || typeof node !== "object") return;
+    if (node.scale && node.scale.type === "log") node.scale = { ...node.scale, domain: [lo, hi], nice: false };
+    Object.values(node).forEach(walk);
+  })(out);
+  return out;
+}
+
 // -- the cost of accuracy (frontier marks computed by bench/reports/cost.py) -------------
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -360,10 +375,21 @@ function groupTable(rows, key, id) {
   }
   const label = (n) => n.replaceAll("_", " ");
   const head = el("tr", {}, el("th", {}, "predictor"), names.map((n) => el("th", { class: "num" }, `${label(n)} (${sizes[n]})`)));
-  const body = scored.map((r) => {
-    const by = Object.fromEntries(r[key].map((g) => [g.group, g]));
-    return el("tr", {}, el("td", {}, r.predictor), names.map((n) => el("td", { class: "num" }, by[n] ? money(by[n].mae) : "-")));
-  });
+  const by = scored.map((r) => Object.fromEntries(r[key].map((g) => [g.group, g])));
+  const span = Object.fromEntries(names.map((n) => {  // each column's best and worst MAE
+    const v = by.map((b) => (b[n] ? b[n].mae : null)).filter((x) => x != null);
+    return [n, v.length ? [Math.min(...v), Math.max(...v)] : null];
+  }));
+  const cell = (g, n) => {
+    if (!g || g.mae == null) return el("td", { class: "num" }, "-");
+    const [lo, hi] = span[n];
+    const share = hi > lo ? (g.mae - lo) / (hi - lo) : 0;  // 0 best .. 1 worst: shaded red
+    const best = g.mae === lo;
+    return el("td", { class: best ? "num best" : "num", dataset: best ? { best: "1" } : null,
+      style: `background: rgba(208, 52, 44, ${(0.35 * share).toFixed(3)})`,
+      title: best ? "best in this column" : null }, money(g.mae));
+  };
+  const body = scored.map((r, i) => el("tr", {}, el("td", {}, r.predictor), names.map((n) => cell(by[i][n], n))));
   return el("div", { class: "wide" }, table(head, body, { id }));
 }
 
@@ -431,7 +457,10 @@ async function predictorPage(index) {
     el("label", {}, el("input", { type: "checkbox", id: "none-filter", checked: state.none === "1",
       onchange: (e) => setState({ none: e.target.checked ? "1" : null, page: null }) }), " no answers only"),
     el("label", {}, "search titles ", el("input", { type: "search", id: "search", value: state.q || "",
-      onchange: (e) => setState({ q: e.target.value, page: null }) })));
+      oninput: (e) => typing(() => setState({ q: e.target.value || null, page: null })),
+      onchange: (e) => {  // Enter or leaving the box: at once (not again for what is shown)
+        if ((e.target.value || "") !== (getState().q || "")) typing(() => setState({ q: e.target.value || null, page: null }), 0);
+      } })));
   const head = sortable([...ITEM_COLUMNS, ["reply", pred.raw ? "reply / why no answer" : "why no answer", false]],
     sortKey, (s) => setState({ sort: s, page: null }));
   const body = shown.slice(page.start, page.end).map((x) => el("tr", { dataset: { id: x.id }, class: x.band ? BANDS[x.band] : "none" },
@@ -466,7 +495,7 @@ async function predictorPage(index) {
     el("h2", {}, "Provenance (run.json)"), provenance(pred.provenance));
   const points = shown.filter((x) => x.guess != null && x.truth != null).map((x) => ({ id: x.id, title: x.title,
     truth: x.truth, guess: x.guess, error: x.error, band: BANDS[x.band], href: link("item.html", { ts: ts.name, id: x.id }) }));
-  await chart(scatter, specs.scatter, { points });
+  await chart(scatter, fitted(specs.scatter, points.flatMap((p) => [p.truth, p.guess])), { points });
 }
 
 function provenance(info) {
@@ -595,14 +624,35 @@ async function comparePage(index) {
 
 const PAGES = { leaderboard: leaderboardPage, predictor: predictorPage, item: itemPage, compare: comparePage };
 
+let typingTimer = null;
+function typing(then, wait = 150) {  // filter as one types, once the keys pause
+  clearTimeout(typingTimer);
+  typingTimer = null;
+  if (wait) typingTimer = setTimeout(then, wait); else then();  // Enter: at once
+}
+
+function keptFocus() {  // the focused control, to focus again once the page is redrawn
+  const a = document.activeElement;
+  if (!a || !a.id || a === document.body) return () => {};
+  const at = [a.selectionStart, a.selectionEnd];
+  return () => {
+    const again = document.getElementById(a.id);
+    if (!again || again === document.activeElement) return;
+    again.focus();
+    if (at[0] != null && again.setSelectionRange) again.setSelectionRange(at[0], at[1]);
+  };
+}
+
 function start() {
   const render = PAGES[document.body.dataset.page];
   let running = Promise.resolve();
   rerender = () => {
+    const refocus = keptFocus();
     document.body.dataset.ready = "";
     running = running.then(() => bench.load("data/index.js"))
       .then((index) => { KINDS = index.kinds || {}; return render(index); })
       .then(() => {
+        refocus();
         document.body.dataset.ready = "1";
         markOnce("bench:interactive");
         markOnce("bench:ready");  // charts drawn too
