@@ -282,7 +282,7 @@ const FACTS = [["organisation", "organisation"], ["model", "model"], ["size", "s
   ["cost_basis", "cost basis"], ["source", "source"]];
 function systemFacts(r) {
   const s = r.system;
-  if (!s || !s.recorded) return null;
+  if (!s || !s.recorded) return document.createDocumentFragment();  // nothing to show
   const shown = FACTS.filter(([k]) => s[k] != null && s[k] !== "");
   return el("dl", { class: "facts", id: "system" },
     el("dt", {}, "recorded run of"), el("dd", {}, `${kindLabel(r.kind)}: replayed from a published notebook`),
