@@ -537,4 +537,5 @@ def cmd_view(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise BenchError(f"--port must be 0..65535, not {args.port}")
-    return view.serve(_build_site(args), args.port, open_browser=not args.no_browser)
+    return view.serve(_build_site(args), args.port, open_browser=not args.no_browser,
+                      results=args.results_dir)

@@ -4,8 +4,10 @@ what is known of them, and the cost of accuracy (the frontier no other run beats
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -462,3 +464,61 @@ def test_compare_chart_ticks_do_not_crowd_and_its_legend_sits_below() -> None:
     spec = json.dumps(site_charts.specs()["compare"])
     assert json.dumps(site_charts.COMPARE_TICKS) in spec
     assert '"orient": "bottom"' in spec
+
+
+# -- a live view ---------------------------------------------------------------------------
+
+
+def test_bench_view_shows_a_run_in_progress_and_each_new_answer_within_two_seconds(
+        board: Path, data_dir: Path, tmp_path: Path) -> None:
+    import time
+
+    from bench.lock import RunLock
+    from bench.store import Record, RunStore
+    from bench.types import Prediction
+    from tests.browser import Page, launch
+    from tests.conftest import ROOT, SESSION_CACHE
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "view", "--results-dir", str(board), "--output",
+         str(tmp_path / "served"), "--data-dir", str(data_dir), "--port", "0", "--no-browser"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "BENCH_CACHE_DIR": str(SESSION_CACHE)})
+    store = RunStore.for_run(board, "pricer-test", "live-probe", {"predictor": "live-probe"})
+    lock = RunLock(store.dir)
+    try:
+        assert proc.stdout is not None
+        url = None
+        for line in proc.stdout:
+            if "runs in progress at " in line:
+                url = line.split("runs in progress at ", 1)[1].strip()
+                break
+        assert url, proc.stderr.read() if proc.stderr else "no live address printed"
+        with launch() as context:
+            tab = Page(context)
+            page = tab.open(url)
+            assert "No run in progress." in page.inner_text("#live")  # finished runs: not live
+
+            lock.acquire()
+            store.open()
+            store.write_run({"predictor": "live-probe", "test_set": "pricer-test",
+                             "kind": "custom", "items": 10, "status": "running"})
+            answers = [(0, 100.0, 90.0, None), (1, 50.0, None, "timed out after 5 s"),
+                       (2, 20.0, 25.0, None)]
+            for done, (i, truth, guess, error) in enumerate(answers, start=1):
+                store.append(Record(i, truth, Prediction(guess, error=error)))
+                stored = time.monotonic()
+                shown = f"#live tr[data-run='{store.dir.name}'][data-done='{done}']"
+                page.wait_for_selector(shown, timeout=2000)
+                assert time.monotonic() - stored < 2.0
+            row = page.inner_text(f"#live tr[data-run='{store.dir.name}']")
+            assert "live-probe" in row and "3/10" in row
+            assert "$7.50" in row  # errors 10 and 5 on the two answered items
+            assert "1: timed out after 5 s" in row
+            assert tab.errors == []
+    finally:
+        store.close()
+        lock.release()
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(store.dir, ignore_errors=True)  # the module's board stays as it was
