@@ -36,7 +36,7 @@ def test_every_chart_renders_as_a_real_png(published: tuple[Path, str]) -> None:
     results, stdout = published
     rows = json.loads((results / "leaderboard.json").read_text())["rows"]
     assert len(rows) >= 23
-    assert f"charts: {2 * len(rows) + 1} drawn, 0 unchanged" in stdout
+    assert f"charts: {2 * len(rows) + 2} drawn, 0 unchanged" in stdout  # + MAE and cost
     for row in rows:
         for kind, (width, height) in (("scatter", (600, 620)), ("running", (700, 420))):
             path = results / row["charts"][kind]
@@ -76,7 +76,7 @@ def test_leaderboard_links_resolve_and_rows_are_marked(published: tuple[Path, st
 
 def test_rerun_keeps_every_byte(published: tuple[Path, str]) -> None:
     results, _ = published
-    charts_count = 2 * len(json.loads((results / "leaderboard.json").read_text())["rows"]) + 1
+    charts_count = 2 * len(json.loads((results / "leaderboard.json").read_text())["rows"]) + 2
     before = _digests(results)
     again = run_cli("leaderboard", "--results-dir", str(results))
     assert again.returncode == 0, again.stderr
