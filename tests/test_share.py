@@ -470,15 +470,15 @@ def test_compare_chart_ticks_do_not_crowd_and_its_legend_sits_below() -> None:
 
 
 def test_bench_view_shows_a_run_in_progress_and_each_new_answer_within_two_seconds(
-        board: Path, data_dir: Path, tmp_path: Path) -> None:
+        page: Any, board: Path, data_dir: Path, tmp_path: Path) -> None:
     import time
 
     from bench.lock import RunLock
     from bench.store import Record, RunStore
     from bench.types import Prediction
-    from tests.browser import Page, launch
     from tests.conftest import ROOT, SESSION_CACHE
 
+    tab = page  # the module's Chromium tab (one Playwright per thread)
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench", "view", "--results-dir", str(board), "--output",
          str(tmp_path / "served"), "--data-dir", str(data_dir), "--port", "0", "--no-browser"],
@@ -494,28 +494,26 @@ def test_bench_view_shows_a_run_in_progress_and_each_new_answer_within_two_secon
                 url = line.split("runs in progress at ", 1)[1].strip()
                 break
         assert url, proc.stderr.read() if proc.stderr else "no live address printed"
-        with launch() as context:
-            tab = Page(context)
-            page = tab.open(url)
-            assert "No run in progress." in page.inner_text("#live")  # finished runs: not live
+        view = tab.open(url)
+        assert "No run in progress." in view.inner_text("#live")  # finished runs: not live
 
-            lock.acquire()
-            store.open()
-            store.write_run({"predictor": "live-probe", "test_set": "pricer-test",
-                             "kind": "custom", "items": 10, "status": "running"})
-            answers = [(0, 100.0, 90.0, None), (1, 50.0, None, "timed out after 5 s"),
-                       (2, 20.0, 25.0, None)]
-            for done, (i, truth, guess, error) in enumerate(answers, start=1):
-                store.append(Record(i, truth, Prediction(guess, error=error)))
-                stored = time.monotonic()
-                shown = f"#live tr[data-run='{store.dir.name}'][data-done='{done}']"
-                page.wait_for_selector(shown, timeout=2000)
-                assert time.monotonic() - stored < 2.0
-            row = page.inner_text(f"#live tr[data-run='{store.dir.name}']")
-            assert "live-probe" in row and "3/10" in row
-            assert "$7.50" in row  # errors 10 and 5 on the two answered items
-            assert "1: timed out after 5 s" in row
-            assert tab.errors == []
+        lock.acquire()
+        store.open()
+        store.write_run({"predictor": "live-probe", "test_set": "pricer-test",
+                         "kind": "custom", "items": 10, "status": "running"})
+        answers = [(0, 100.0, 90.0, None), (1, 50.0, None, "timed out after 5 s"),
+                   (2, 20.0, 25.0, None)]
+        for done, (i, truth, guess, error) in enumerate(answers, start=1):
+            store.append(Record(i, truth, Prediction(guess, error=error)))
+            stored = time.monotonic()
+            shown = f"#live tr[data-run='{store.dir.name}'][data-done='{done}']"
+            view.wait_for_selector(shown, timeout=2000)
+            assert time.monotonic() - stored < 2.0
+        row = view.inner_text(f"#live tr[data-run='{store.dir.name}']")
+        assert "live-probe" in row and "3/10" in row
+        assert "$7.50" in row  # errors 10 and 5 on the two answered items
+        assert "1: timed out after 5 s" in row
+        assert tab.errors == []
     finally:
         store.close()
         lock.release()
