@@ -45,6 +45,7 @@ run: setup
 publish: run
 	$(BIN)/python -m bench leaderboard --results-dir results --publish --update-readme
 	$(BIN)/python -m bench site --results-dir results --publish
+	$(BIN)/python -m bench.screenshot --site results/site --output results/leaderboard.png
 
 test: setup
 	$(BIN)/python -m pytest -q

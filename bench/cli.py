@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="count requests, tokens and cost without sending anything")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--max-cost", type=float, default=None, metavar="DOLLARS",
+                     help="spend at most this on API calls across the runs (cached answers "
+                          "are free); items it cannot pay for are left for a rerun")
+    run.add_argument("--log", choices=["mlflow"], default=None,
+                     help="also log each run to MLflow (MLFLOW_TRACKING_URI, else "
+                          "RESULTS/mlruns)")
     run.set_defaults(handler=cmd_run)
 
     lst = sub.add_parser("list", parents=[data], help="every predictor and whether it can run")
@@ -287,6 +293,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BenchError(f"--concurrency must be at least 1, not {args.concurrency}")
     if args.timeout is not None and not args.timeout > 0:
         raise BenchError(f"--timeout must be more than 0 seconds, not {args.timeout}")
+    from bench.budget import Budget, check
+
+    limit = check(args.max_cost)
+    budget = Budget(limit) if limit is not None else None
+    tracker = None
+    if args.log == "mlflow":
+        from bench import mlflow_log
+
+        tracker = mlflow_log.client(args.results_dir)  # no MLflow: one line, exit 2
     everything = list(args.specs) == ["all"]
     skipped: list[tuple[str, str]] = []
     built = registry.build_all(args.specs, registry.parse_params(args.param), ctx,
@@ -308,7 +323,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     predictor, test_set, args.results_dir, spec=spec, kind=entry.kind,
                     params=params, concurrency=args.concurrency, limit=args.limit,
                     retry_errors=args.retry_errors, progress=not args.quiet,
-                    timeout=args.timeout)
+                    timeout=args.timeout, budget=budget)
         except RunLocked:
             raise
         except BenchError as exc:
@@ -321,6 +336,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if result.failure:
             failed.append(result.name)
             print(terminal(f"failed {result.name}: {result.failure}"), file=sys.stderr)
+        if result.stopped:
+            print(terminal(f"stopped {result.name}: {result.stopped}"), file=sys.stderr)
+        if tracker is not None and result.store.run_path.exists():
+            print(terminal(f"mlflow: {result.name} logged as run "
+                           f"{mlflow_log.log_run(tracker, result.store)}"))
         no_answer = "-"
         if result.common_error:
             missing = result.totals.errors or 0  # recorded without an answer (not unasked)
@@ -346,6 +366,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name, missing in retryable:
         print(f"{terminal(name)}: {missing} item{'s' if missing != 1 else ''} without an "
               "answer; add --retry-errors to ask them again")
+    if budget is not None:
+        print(f"spent about ${budget.spent:,.4f} of --max-cost ${budget.limit:,.4f}")
     print(f"results in {args.results_dir}/")
     return EXIT_FAILED if failed else 0
 
@@ -592,4 +614,5 @@ def cmd_view(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise BenchError(f"--port must be 0..65535, not {args.port}")
-    return view.serve(_build_site(args), args.port, open_browser=not args.no_browser)
+    return view.serve(_build_site(args), args.port, open_browser=not args.no_browser,
+                      results=args.results_dir)

@@ -1,18 +1,25 @@
-"""The kinds of predictor, with the label tables show and the colour charts draw.
+"""The kinds of system a run is, with the label tables show and the colour charts draw.
 
-Every registered predictor has one of ``KINDS``; reports label and colour it
-from here, so a new kind is added in one place.
+A registered predictor has one of ``KINDS``; a recorded reference run is shown
+as the kind of system it records (``bench.systems``), with "recorded" as a mark
+of its own. Reports, the PNG charts and the site label and colour kinds from
+here, so a new kind is added in one place.
 """
 
 from __future__ import annotations
 
-KINDS = ("person", "classic", "frontier", "local-llm", "reference", "ensemble", "custom")
-LABELS = {"person": "person", "classic": "classic", "frontier": "frontier API",
-          "local-llm": "local LLM", "reference": "recorded reference", "ensemble": "ensemble",
+KINDS = ("person", "floor", "classic", "frontier", "fine-tuned-api", "local-llm",
+         "fine-tuned-open", "rag", "ensemble", "reference", "custom")
+LABELS = {"person": "person", "floor": "floor", "classic": "classic",
+          "frontier": "frontier API", "fine-tuned-api": "fine-tuned API model",
+          "local-llm": "local LLM", "fine-tuned-open": "fine-tuned open model",
+          "rag": "RAG", "ensemble": "ensemble", "reference": "recorded reference",
           "custom": "custom"}
-COLOURS = {"person": "#8c564b", "classic": "#1f77b4", "frontier": "#9467bd",
-           "local-llm": "#2ca02c", "reference": "#7f7f7f", "ensemble": "#ff7f0e",
-           "custom": "#bcbd22"}
+COLOURS = {"person": "#8c564b", "floor": "#525252", "classic": "#1f77b4",
+           "frontier": "#9467bd", "fine-tuned-api": "#e377c2", "local-llm": "#2ca02c",
+           "fine-tuned-open": "#00543a", "rag": "#17becf", "ensemble": "#ff7f0e",
+           "reference": "#a6a6a6", "custom": "#bcbd22"}
+RECORDED = "recorded"  # the mark a recorded run carries beside its kind
 
 
 def label(kind: str) -> str:

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import metrics, provenance
+from bench.budget import Budget
 from bench.data import TestSet
 from bench.errors import BenchError
 from bench.lock import RunLock
@@ -70,6 +71,7 @@ class RunResult:
     skipped: str | None = None
     failure: str | None = None  # why the run stopped early (status "failed")
     common_error: str | None = None  # the most common reason for no answer, if any
+    stopped: str | None = None  # why items were left unasked (``--max-cost``)
 
 
 def fingerprint_of(predictor: Predictor, spec: str) -> dict[str, Any]:
@@ -95,6 +97,7 @@ def run_predictor(
     retry_errors: bool = False,
     progress: bool = True,
     timeout: float | None = None,
+    budget: Budget | None = None,
 ) -> RunResult:
     """Predict what ``results_dir``'s run of ``predictor`` lacks, and score it.
 
@@ -114,13 +117,15 @@ def run_predictor(
 
     done = store.records()
     todo = left(done)
-    failure = None
+    failure = stopped = None
     if todo:
         lock = RunLock(store.dir)
         lock.acquire()  # RunLocked: another process is asking these items now
         try:
             done = store.records()  # what the last holder wrote before we got the lock
             todo = left(done)
+            if todo and budget is not None:
+                todo, stopped = budget.plan(predictor, todo)
             if todo:
                 info, failure = _predict_and_record(
                     predictor, test_set, store, todo, truth, done, spec=spec, kind=kind,
@@ -128,6 +133,11 @@ def run_predictor(
                     progress=progress, limit_s=item_timeout(predictor, timeout),
                     started=started)
                 done = store.records()
+                if budget is not None:
+                    budget.charge({p.id: done[p.id].prediction.cost_usd
+                                   for p in todo if p.id in done})
+                if stopped and failure is None:
+                    info.status, info.reason = "interrupted", stopped
         finally:
             lock.release()
             _remove_if_empty(store.dir)
@@ -142,10 +152,13 @@ def run_predictor(
     wall = time.perf_counter() - started
     in_scope = {p.id: truth[p.id] for p in products}
     common = common_error(r for i, r in done.items() if i in in_scope)
+    if stopped and not todo and info.status == "complete":
+        info.status, info.reason = "interrupted", stopped  # stored earlier, none asked now
+        store.write_run(info)
     if not todo and info.metrics and info.limit == limit and info.totals:
         # Nothing new: the figures in run.json are current (a rerun stays instant).
         return RunResult(predictor.name, store, info.metrics, 0, wall, info.totals,
-                         common_error=common)
+                         common_error=common, stopped=stopped)
     answers = {i: r.price for i, r in done.items() if i in in_scope}
     scores = metrics.score(in_scope, answers)
     totals = _totals(done, in_scope)
@@ -159,7 +172,7 @@ def run_predictor(
         info.totals, info.metrics, info.limit = totals, scores, limit
         store.write_run(info)
     return RunResult(predictor.name, store, scores, len(todo), wall, totals,
-                     failure=failure, common_error=common)
+                     failure=failure, common_error=common, stopped=stopped)
 
 
 def _remove_if_empty(directory: Path) -> None:

@@ -8,6 +8,7 @@ itself needs no server, so the same files open from ``file://`` or GitHub Pages.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import threading
@@ -22,7 +23,28 @@ HOST = "127.0.0.1"
 
 
 class _Quiet(SimpleHTTPRequestHandler):
-    """Serves the site folder; no log line per request."""
+    """Serves the site folder, and the live view of ``results`` when given
+    (``/live.html``, ``/live.json``: ``bench.live``); no log line per request."""
+
+    results: Path | None = None
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path = self.path.split("?", 1)[0]
+        if self.results is not None and path in ("/live.json", "/live.html"):
+            from bench import live
+
+            if path == "/live.json":
+                body = json.dumps(live.snapshot(self.results)).encode()
+                kind = "application/json"
+            else:
+                body, kind = live.PAGE.encode(), "text/html; charset=utf-8"
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
         pass
@@ -32,9 +54,11 @@ class _Quiet(SimpleHTTPRequestHandler):
         super().end_headers()
 
 
-def server(site: Path, port: int = 0) -> ThreadingHTTPServer:
-    """A server for ``site`` on 127.0.0.1:``port`` (0: a free port), not yet serving."""
-    handler = functools.partial(_Quiet, directory=str(site))
+def server(site: Path, port: int = 0, results: Path | None = None) -> ThreadingHTTPServer:
+    """A server for ``site`` on 127.0.0.1:``port`` (0: a free port), not yet serving;
+    with ``results``, also the live view of the runs in progress there."""
+    live = type("_Live", (_Quiet,), {"results": results})
+    handler = functools.partial(live, directory=str(site))
     try:
         return ThreadingHTTPServer((HOST, port), handler)
     except OSError as exc:
@@ -53,11 +77,13 @@ def can_open_browser() -> bool:
     return True
 
 
-def serve(site: Path, port: int, open_browser: bool) -> int:
+def serve(site: Path, port: int, open_browser: bool, results: Path | None = None) -> int:
     """Serve until interrupted; prints the address first (tests read it)."""
-    httpd = server(site, port)
+    httpd = server(site, port, results)
     url = f"http://{HOST}:{httpd.server_address[1]}/"
     print(f"serving {site} at {url} (Ctrl-C to stop)", flush=True)
+    if results is not None:
+        print(f"runs in progress at {url}live.html", flush=True)
     if open_browser and can_open_browser():
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
     try:

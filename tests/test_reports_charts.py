@@ -37,7 +37,7 @@ def test_every_chart_renders_as_a_real_png(published: tuple[Path, str]) -> None:
     results, stdout = published
     rows = json.loads((results / "leaderboard.json").read_text())["rows"]
     assert len(rows) >= 23
-    assert f"charts: {2 * len(rows) + 1} drawn, 0 unchanged" in stdout
+    assert f"charts: {2 * len(rows) + 2} drawn, 0 unchanged" in stdout  # + MAE and cost
     for row in rows:
         for kind, (width, height) in (("scatter", (600, 620)), ("running", (700, 420))):
             path = results / row["charts"][kind]
@@ -54,10 +54,10 @@ def test_leaderboard_links_resolve_and_rows_are_marked(published: tuple[Path, st
     markdown = (results / "LEADERBOARD.md").read_text()
     links = re.findall(r"\]\(([^)]+\.png)\)", markdown)
     count = len(json.loads((results / "leaderboard.json").read_text())["rows"])
-    assert count >= 23 and len(links) == 2 * count + 1
+    assert count >= 23 and len(links) == 2 * count + 2  # + the MAE and the cost chart
     assert all(not Path(link).is_absolute() and (results / link).is_file() for link in links)
-    assert "| 1 | `reference:llama-3.1-8b-qlora-pricer` | recorded reference | 250/251 |" \
-        in markdown
+    assert ("| 1 | `reference:llama-3.1-8b-qlora-pricer` | fine-tuned open model (recorded) "
+            "| 250/251 |") in markdown
     assert "| `human` | person | 250/251 | $126.55 |" in markdown
     rows = {r["predictor"]: r for r in json.loads((results / "leaderboard.json").read_text())
             ["rows"]}
@@ -77,7 +77,7 @@ def test_leaderboard_links_resolve_and_rows_are_marked(published: tuple[Path, st
 
 def test_rerun_keeps_every_byte(published: tuple[Path, str]) -> None:
     results, _ = published
-    charts_count = 2 * len(json.loads((results / "leaderboard.json").read_text())["rows"]) + 1
+    charts_count = 2 * len(json.loads((results / "leaderboard.json").read_text())["rows"]) + 2
     before = _digests(results)
     again = run_cli("leaderboard", "--publish", "--results-dir", str(results))
     assert again.returncode == 0, again.stderr

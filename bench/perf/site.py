@@ -34,6 +34,7 @@ from bench import places
 from bench.data import load_test_set
 from bench.site.writer import build
 from bench.store import Record, RunStore, iter_runs
+from bench.types import Prediction
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -92,13 +93,13 @@ def synthetic(root: Path, data_dir: Path, runs: int, items: int, seed: int = 7) 
         store.open()
         for row in test_set.rows:
             if rng.random() < 0.01:
-                store.append(Record(row.id, None, "no number in the reply", row.price,
-                                    raw="I cannot tell."))
+                store.append(Record(row.id, row.price, Prediction(
+                    None, raw="I cannot tell.", error="no number in the reply")))
                 continue
             guess = round(max(0.5, row.price * rng.lognormvariate(0.0, spread)), 2)
-            store.append(Record(row.id, guess, None, row.price, raw=f"${guess:,.2f}",
-                                latency_s=0.2, input_tokens=180, output_tokens=4,
-                                cost_usd=0.00003))
+            store.append(Record(row.id, row.price, Prediction(
+                guess, raw=f"${guess:,.2f}", latency_s=0.2, input_tokens=180, output_tokens=4,
+                cost_usd=0.00003)))
         store.close()
         store.write_run({"predictor": name, "test_set": test_set.name,
                          "kind": kinds[r % len(kinds)], "items": len(test_set.rows),

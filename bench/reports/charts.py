@@ -40,6 +40,7 @@ from bench.reports.layout import (
     Drawn,
     PredictorCharts,
     chart_dir,
+    cost_chart,
     mae_chart,
     predictor_charts,
 )
@@ -137,7 +138,7 @@ def _plain(value: Any) -> Any:
 
 def render(chart: Chart) -> None:
     """Draw one chart (module level, so a worker process can run it)."""
-    draw = {"scatter": _scatter, "running": _running, "mae": _mae}[chart.kind]
+    draw = {"scatter": _scatter, "running": _running, "mae": _mae, "cost": _cost}[chart.kind]
     draw(chart.path, chart.digest, *chart.args)
 
 
@@ -335,6 +336,72 @@ def _mae(path: Path, digest: str, test_set: str, bars: Sequence[Bar]) -> None:
         _save(fig, path, digest)
 
 
+COST_STYLE = "1"  # bump when _cost's drawing changes (its own digest input)
+
+
+def _cost(path: Path, digest: str, style: str, test_set: str,
+          points: Sequence[tuple[Any, ...]]) -> None:
+    """MAE against cost per 1,000 items (left) and time per item (right), colour by kind;
+    the runs no other beats on both (``cost.pareto``) ringed, joined and named."""
+    from matplotlib.lines import Line2D
+
+    with _figure(11.0, 5.0, {"left": 0.07, "right": 0.98, "bottom": 0.2, "top": 0.88,
+                             "wspace": 0.18}) as fig:
+        panels = ((3, 5, "cost per 1,000 items in dollars (symmetric log; 0 = no API spend)"),
+                  (4, 6, "time per item (seconds, log)"))
+        for at, (xi, fi, xlabel) in enumerate(panels, start=1):
+            ax = fig.add_subplot(1, 2, at)
+            shown = [p for p in points if p[xi] is not None]
+            if at == 1:
+                ax.set_xscale("symlog", linthresh=0.01)
+                money_axis(ax, "x")
+            elif shown:
+                ax.set_xscale("log")
+            for p in shown:
+                ax.scatter([p[xi]], [p[2]], s=60 if p[fi] else 28, color=kinds.colour(p[1]),
+                           edgecolors="#111111" if p[fi] else "none", linewidths=1.4, zorder=3)
+            edge = sorted((p[xi], p[2], p[0]) for p in shown if p[fi])
+            if edge:
+                ax.step([e[0] for e in edge], [e[1] for e in edge], where="post",
+                        color="#111111", lw=0.8, ls="--", zorder=2)
+                for x, y, name in edge:
+                    ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4),
+                                fontsize=7)
+            ax.margins(x=0.25, y=0.08)  # room for the names of the frontier's runs
+            ax.set_xlabel(xlabel, fontsize=8)
+            ax.set_ylabel("mean absolute error", fontsize=8)
+            money_axis(ax, "y")
+            ax.grid(True, color="#dddddd", lw=0.6, zorder=0)
+            left = len(points) - len(shown)
+            ax.set_title(f"{len(shown)} of {len(points)} runs"
+                         + (f" ({left} unknown, not shown)" if left else ""), fontsize=8)
+        used = list(dict.fromkeys(p[1] for p in points))
+        handles = [Line2D([], [], marker="o", ls="", color=kinds.colour(k), label=kinds.label(k))
+                   for k in used]
+        handles.append(Line2D([], [], marker="o", ls="--", color="#111111", mfc="white",
+                              label="no other run beats it on both"))
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=7.5)
+        fig.suptitle(f"{test_set}: the cost of accuracy (lower left is better)", fontsize=10)
+        _save(fig, path, digest)
+
+
+def _cost_jobs(results_dir: Path, entries: Sequence[Entry], out: Drawn) -> list[Chart]:
+    """The cost chart of each test set (``bench.reports.cost``)."""
+    from bench.reports import cost
+
+    jobs = []
+    for ts in dict.fromkeys(e.test_set for e in entries):
+        runs = cost.scored([e for e in entries if e.test_set == ts])
+        by_cost, by_time = cost.frontiers(runs)
+        points = tuple((e.predictor, e.kind, e.scores.mae, cost.cost_per_1k(e)[0],
+                        cost.time_per_item(e), c, t)
+                       for e, c, t in zip(runs, by_cost, by_time, strict=True))
+        if points:
+            out.cost[ts] = cost_chart(results_dir, ts)
+            jobs.append(Chart("cost", out.cost[ts], (COST_STYLE, ts, points)))
+    return jobs
+
+
 # -- the leaderboard's charts ------------------------------------------------
 
 
@@ -370,6 +437,7 @@ def draw_all(results_dir: Path, entries: Sequence[Entry], *, workers: int | None
         if bars:
             out.mae[ts] = mae_chart(results_dir, ts)
             jobs.append(Chart("mae", out.mae[ts], (ts, bars)))
+    jobs += _cost_jobs(results_dir, entries, out)
     for job in jobs:  # refused before anything is drawn: never through a link
         no_links(results_dir, job.path)
     todo = [job for job in jobs if not job.current()]

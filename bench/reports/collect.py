@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import breakdown, kinds, metrics, standing
+from bench import breakdown, kinds, metrics, standing, systems
 from bench.data import DEFAULT_TEST
 from bench.digest import digest
 from bench.records import RunInfo
+from bench.reports import cost
 from bench.store import Record, RunStore, iter_runs, warn
 
 
@@ -48,6 +49,9 @@ class Entry:
     # The time per item to publish instead of this run's own (``keep_timings``).
     kept_seconds_per_item: tuple[float | None] | None = None
     name: str = ""  # the predictor's own name (``predictor`` may add its parameters)
+    system: systems.System | None = None  # what the run is (``bench.systems``)
+    frontier: tuple[bool, bool] = (False, False)  # no other run beats it on error and cost,
+    #                                               error and time (``cost.mark_frontiers``)
 
     @property
     def truth(self) -> dict[int, float]:
@@ -59,7 +63,12 @@ class Entry:
 
     @property
     def kind_label(self) -> str:
-        return kinds.label(self.kind)
+        """The kind's label, `` (recorded)`` added for a recorded run."""
+        return kinds.label(self.kind) + (f" ({kinds.RECORDED})" if self.recorded else "")
+
+    @property
+    def recorded(self) -> bool:
+        return bool(self.system and self.system.recorded)
 
     @property
     def tied_with_leader(self) -> bool | None:
@@ -141,6 +150,8 @@ class Entry:
             "output_tokens": totals.output_tokens if totals else None,
             "run_dir": self.run_dir,
             "rank": self.rank, "kind_label": self.kind_label,
+            "recorded": self.recorded, "system": self.system.as_dict() if self.system else None,
+            **cost.row_figures(self),
             "tied_with_leader": self.tied_with_leader, "vs_leader": vs,
             "by_price_band": [g.as_dict() for g in self.price_bands()],
             "by_category": [g.as_dict() for g in groups] if groups is not None else None,
@@ -195,11 +206,13 @@ def collect(results_dir: Path, test_set: str | None = None, *,
             warn(str(store.dir), f"{', '.join(odd)} not a finite number; run left out")
             continue
         where = standing.standing(info, len(records), scores.answered, total, min_answered)
-        entries.append(Entry(labels[(ts, name, pkey)], ts, info.kind or "custom", store, info,
+        system = systems.describe(info)
+        entries.append(Entry(labels[(ts, name, pkey)], ts, system.kind, store, info,
                              records, scores, status=where.status,
-                             not_ranked=where.not_ranked, name=name))
+                             not_ranked=where.not_ranked, name=name, system=system))
     entries = sort_entries(entries)
     rank_and_compare(entries)
+    cost.mark_frontiers(entries)
     return entries
 
 

@@ -7,7 +7,7 @@ read the layout from here, so neither needs the other. File names come from
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.escape import file_stem
@@ -30,6 +30,7 @@ class Drawn:
     drawn: int = 0
     skipped: int = 0
     removed: int = 0
+    cost: dict[str, Path] = field(default_factory=dict)  # the cost chart per test set
 
 
 def chart_dir(results_dir: Path, test_set: str) -> Path:
@@ -44,3 +45,8 @@ def predictor_charts(results_dir: Path, test_set: str, predictor: str) -> Predic
 
 def mae_chart(results_dir: Path, test_set: str) -> Path:
     return chart_dir(results_dir, test_set) / "mae.png"
+
+
+def cost_chart(results_dir: Path, test_set: str) -> Path:
+    """Error against cost and time (``bench.reports.cost``)."""
+    return chart_dir(results_dir, test_set) / "cost.png"

@@ -15,6 +15,7 @@ from typing import Any
 
 from bench import breakdown, standing
 from bench.escape import markdown_code, markdown_text
+from bench.reports import cost as accuracy_cost
 from bench.reports.collect import Entry
 from bench.reports.format import cost, money, number, p_value, paired_diff, per_item, percent
 from bench.reports.layout import Drawn, PredictorCharts
@@ -150,4 +151,6 @@ def markdown(entries: list[Entry], drawn: Drawn | None = None,
         lines += ranking_table(group, base, drawn.predictors if drawn else None)
         lines.append("")
         lines += breakdown_tables(group)
+        lines += accuracy_cost.section(group, link(drawn.cost[ts], base)
+                                       if drawn and ts in drawn.cost else None)
     return "\n".join(lines)

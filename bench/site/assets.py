@@ -36,7 +36,9 @@ def _cache_dir() -> Path:
 
 
 def _charts_source() -> str:
-    return resources.files("bench.site").joinpath("charts.py").read_text(encoding="utf-8")
+    """What the templates are made from: their code and the kinds' colours."""
+    return "".join(resources.files(package).joinpath(name).read_text(encoding="utf-8")
+                   for package, name in (("bench.site", "charts.py"), ("bench", "kinds.py")))
 
 
 def chart_specs() -> dict[str, Any]:

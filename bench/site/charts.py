@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-KIND_DOMAIN = ["person", "classic", "frontier", "local-llm", "reference", "custom"]
+from bench import kinds
+
+KIND_DOMAIN = list(kinds.KINDS)
+KIND_RANGE = [kinds.colour(k) for k in KIND_DOMAIN]  # the PNG charts' colours
+# The legend names kinds as the tables do.
+KIND_LABELS = "".join(f"datum.label === '{k}' ? '{kinds.label(k)}' : " for k in KIND_DOMAIN) \
+    + "datum.label"
+COMPARE_TICKS = [0, 10, 30, 100, 300, 1000, 2000]
 BAND_DOMAIN = ["green", "orange", "red"]
 BAND_RANGE = ["#2e9d4a", "#e8900c", "#d0342c"]
 
@@ -56,7 +63,8 @@ def _mae(alt: Any) -> dict[str, Any]:
     )
     bars = base.mark_bar().encode(
         x=alt.X("mae:Q", title="mean absolute error ($), 95% interval"),
-        color=alt.Color("kind:N", scale=alt.Scale(domain=KIND_DOMAIN), title="kind"),
+        color=alt.Color("kind:N", scale=alt.Scale(domain=KIND_DOMAIN, range=KIND_RANGE),
+                        title="kind", legend=alt.Legend(labelExpr=KIND_LABELS)),
         tooltip=[alt.Tooltip("predictor:N"), alt.Tooltip("mae_text:N", title="MAE"),
                  alt.Tooltip("lo_text:N", title="95% low"),
                  alt.Tooltip("hi_text:N", title="95% high")],
@@ -86,12 +94,13 @@ def _scatter(alt: Any) -> dict[str, Any]:
 
 def _compare(alt: Any) -> dict[str, Any]:
     scale = alt.Scale(type="symlog", domain=[0, 2000], clamp=True)
+    ticks = alt.Axis(values=COMPARE_TICKS)  # spread on a symlog axis: no overlapping labels
     points = alt.Chart(alt.Data(name="points")).mark_circle(size=40, opacity=0.75).encode(
-        x=alt.X("error_a:Q", scale=scale, title="A's error ($)"),
-        y=alt.Y("error_b:Q", scale=scale, title="B's error ($)"),
+        x=alt.X("error_a:Q", scale=scale, title="A's error ($)", axis=ticks),
+        y=alt.Y("error_b:Q", scale=scale, title="B's error ($)", axis=ticks),
         color=alt.Color("closer:N", scale=alt.Scale(domain=["A", "B", "equal"],
                                                     range=["#3b6fd4", "#c2512f", "#888"]),
-                        title="closer to the truth"),
+                        title="closer to the truth", legend=alt.Legend(orient="bottom")),
         tooltip=[alt.Tooltip("title:N", title="product"),
                  alt.Tooltip("truth_text:N", title="truth"),
                  alt.Tooltip("guess_a_text:N", title="A's guess"),

@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from bench import breakdown, metrics
+from bench import breakdown, kinds, metrics
 from bench.site.source import Run, TestSetRuns
 from bench.store import slug
 
@@ -74,7 +74,9 @@ def _band(guess: float | None, truth: float | None) -> str | None:
 
 def index(groups: Sequence[TestSetRuns], ts_slugs: dict[str, str]) -> dict[str, Any]:
     return {"test_sets": [{"name": g.name, "slug": ts_slugs[g.name], "runs": len(g.runs),
-                           "items": len(item_ids(g))} for g in groups]}
+                           "items": len(item_ids(g))} for g in groups],
+            "kinds": {k: {"label": kinds.label(k), "colour": kinds.colour(k)}
+                      for k in kinds.KINDS}}
 
 
 def items(group: TestSetRuns, p_slugs: dict[str, str]) -> dict[str, Any]:
