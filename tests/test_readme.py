@@ -77,6 +77,13 @@ MARKED = {
         "trains for 48 minutes (tests/test_qlora_head.py runs the same path on a tiny model)",
     "bash bench/perf/finetune_gpu.sh pack      # here: .gpu-carry/ (GGUF in two parts < 64 "
     "MiB, sha256, gguf wheel, data)": "packs files for the GPU machine (hundreds of MB)",
+    "bench run openai anthropic --max-cost 0.50":
+        "needs API keys (tests/test_share.py runs --max-cost against a loopback server)",
+    "stopped openai:gpt-4o-mini: --max-cost $0.5000: 120 items not asked (about $0.0041 "
+    "more; $0.0009 was left); rerun with a larger --max-cost to resume":
+        "a message's text, not a command (tests/test_share.py checks it)",
+    "pip install 'pricer-bench[mlflow]'     # MLflow's client (mlflow-skinny); full mlflow "
+    "works too": "installs packages (network)",
     "python -m bench run openai-logprobs:pricer \\":
         "needs two vLLM or llama.cpp servers (tests/test_replicas.py runs two loopback "
         "servers through the same code)",

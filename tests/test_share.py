@@ -32,7 +32,8 @@ def board(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     done = run_cli("run", *RUNS, "--data-dir", str(data_dir), "--results-dir", str(out),
                    "--quiet")
     assert done.returncode == 0, done.stderr
-    done = run_cli("leaderboard", "--results-dir", str(out), "--data-dir", str(data_dir))
+    done = run_cli("leaderboard", "--results-dir", str(out), "--data-dir", str(data_dir),
+                   "--publish")  # the published form: what the committed board shows
     assert done.returncode == 0, done.stderr
     return out
 
@@ -136,7 +137,7 @@ def test_cost_table_and_chart_mark_the_runs_no_other_beats(board: Path) -> None:
 def site(board: Path, data_dir: Path) -> Path:
     from tests.conftest import SESSION_CACHE
 
-    done = run_cli("site", "--results-dir", str(board), "--data-dir", str(data_dir),
+    done = run_cli("site", "--results-dir", str(board), "--data-dir", str(data_dir), "--publish",
                    env={"BENCH_CACHE_DIR": str(SESSION_CACHE)})
     assert done.returncode == 0, done.stderr
     return board / "site"

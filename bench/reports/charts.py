@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 from bench import kinds
 from bench.fsutil import atomic_write, no_links
 from bench.metrics import Scores, band
-from bench.reports.format import money, percent
+from bench.reports.format import money, percent, published
 from bench.reports.layout import (
     CHARTS_DIR,
     Drawn,
@@ -393,8 +393,10 @@ def _cost_jobs(results_dir: Path, entries: Sequence[Entry], out: Drawn) -> list[
     for ts in dict.fromkeys(e.test_set for e in entries):
         runs = cost.scored([e for e in entries if e.test_set == ts])
         by_cost, by_time = cost.frontiers(runs)
-        points = tuple((e.predictor, e.kind, e.scores.mae, cost.cost_per_1k(e)[0],
-                        cost.time_per_item(e), c, t)
+        # In their published form (12 significant digits): a time kept from the
+        # published file and the run's own then draw, and digest, the same.
+        points = tuple(tuple(published([e.predictor, e.kind, e.scores.mae,
+                                        cost.cost_per_1k(e)[0], cost.time_per_item(e), c, t]))
                        for e, c, t in zip(runs, by_cost, by_time, strict=True))
         if points:
             out.cost[ts] = cost_chart(results_dir, ts)
