@@ -19,6 +19,7 @@ from pathlib import Path
 from bench import places, standing
 from bench.errors import BenchError
 from bench.fsutil import writable_folder
+from bench.reports import cost
 from bench.reports.collect import Entry, attach_categories, collect
 from bench.reports.files import CSV, JSON, MARKDOWN, keep_timings, write
 from bench.reports.layout import Drawn
@@ -65,6 +66,7 @@ def publish(results_dir: Path, *, data_dir: Path | None = None, charts: bool = T
     board = places.board_dir(results_dir, public)
     board.mkdir(exist_ok=True)
     keep_timings(entries, board / JSON)
+    cost.mark_frontiers(entries)  # again: the time frontier on the times kept
     missing = attach_categories(entries, data_dir)
     drawn = None
     if charts:
