@@ -27,8 +27,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-dev-shm-usage", "--hide-scrollbars"]
 
 
-def chromium() -> str:
-    """``$BENCH_CHROMIUM``, else a Chromium on PATH; BenchError when there is none."""
+def find_chromium() -> str | None:
+    """``$BENCH_CHROMIUM``, else a Chromium on PATH (the browser tests use it too)."""
     explicit = os.environ.get("BENCH_CHROMIUM")
     if explicit:
         return explicit
@@ -36,6 +36,14 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
+    return None
+
+
+def chromium() -> str:
+    """``find_chromium()``; BenchError when there is none."""
+    found = find_chromium()
+    if found:
+        return found
     raise BenchError("no Chromium found for the screenshot (apt-get install chromium, "
                      "or set BENCH_CHROMIUM)")
 

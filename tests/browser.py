@@ -5,7 +5,6 @@ with one clear reason when no browser or no Playwright is installed here;
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,14 +20,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 def chromium_path() -> str | None:
     """``$BENCH_CHROMIUM``, else a system Chromium on PATH."""
-    explicit = os.environ.get("BENCH_CHROMIUM")
-    if explicit:
-        return explicit
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+    from bench.screenshot import find_chromium
+
+    return find_chromium()
 
 
 @contextmanager

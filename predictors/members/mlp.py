@@ -14,7 +14,6 @@ numpy, so loading needs no pickle and no scikit-learn estimator.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,15 +23,7 @@ from bench.registry import register
 from bench.types import Example, Product
 from predictors.classic.baselines import ClassicPredictor, _versions
 from predictors.classic.store import SavedModel
-
-_CODE = (Path(__file__), Path(__file__).resolve().parents[1] / "classic" / "features.py")
-
-
-def code_digest() -> str:
-    digest = hashlib.sha256()
-    for path in _CODE:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+from predictors.members.digest import code_digest
 
 
 def hashed_counts(texts: Sequence[str], bits: int) -> Any:
@@ -157,7 +148,7 @@ class MLPPredictor(ClassicPredictor):
 
     def _key_parts(self, examples: Sequence[Example]) -> dict[str, Any]:
         parts = super()._key_parts(examples)
-        parts["versions"] = {**_versions(self.libraries), "code": code_digest()}
+        parts["versions"] = {**_versions(self.libraries), "code": code_digest(__file__)}
         return parts
 
     def _fit(self, products: list[Product], prices: list[float]) -> MLPModel:

@@ -14,7 +14,6 @@ back without pickle.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from collections.abc import Sequence
@@ -25,15 +24,7 @@ from bench.registry import register
 from bench.types import Example, Product
 from predictors.classic.baselines import ClassicPredictor, _versions
 from predictors.classic.store import SavedModel
-
-_CODE = (Path(__file__), Path(__file__).resolve().parents[1] / "classic" / "features.py")
-
-
-def code_digest() -> str:
-    digest = hashlib.sha256()
-    for path in _CODE:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+from predictors.members.digest import code_digest
 
 
 def _vectorizer(vocabulary: dict[str, int] | None = None) -> Any:
@@ -135,7 +126,7 @@ class EmbeddingRidgePredictor(ClassicPredictor):
 
     def _key_parts(self, examples: Sequence[Example]) -> dict[str, Any]:
         parts = super()._key_parts(examples)
-        parts["versions"] = {**_versions(self.libraries), "code": code_digest()}
+        parts["versions"] = {**_versions(self.libraries), "code": code_digest(__file__)}
         return parts
 
     def unavailable(self) -> str | None:
