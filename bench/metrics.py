@@ -162,29 +162,22 @@ def paired(truth: Mapping[int, float], a: Mapping[int, float | None],
     )
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=2)
 def _signs(seed: int, samples: int, n: int) -> np.ndarray:
-    """``samples`` rows of sign codes (0: +1, 1: -1), one column per item: every
-    pattern when there are at most ``samples`` of them (an exact test), else random
-    ones (fixed seed); int8 and read-only (a float matrix of 10,000 x 2,000 would be
-    160 MB, made again for every run compared)."""
+    """``samples`` rows of +1/-1, one column per item: every pattern when there are
+    at most ``samples`` of them (an exact test), else random ones (fixed seed); read-only.
+    Made in place from the 0/1 codes: no further temporary of the matrix's size
+    (at 10,000 x 2,000 each one is 160 MB)."""
     if 2 ** n <= samples:
         codes = np.arange(2 ** n)[:, None] >> np.arange(n)[None, :] & 1
     else:
         codes = np.random.default_rng(seed).integers(0, 2, size=(samples, n))
-    signs = codes.astype(np.int8)
+    signs = codes.astype(float)
+    del codes
+    signs *= -2.0
+    signs += 1.0  # exactly +1.0 or -1.0
     signs.flags.writeable = False
     return signs
-
-
-def _flipped_sums(codes: np.ndarray, d: np.ndarray, rows: int = 1024) -> np.ndarray:
-    """``|signs @ d|`` for each row of sign codes, in blocks of ``rows`` (small
-    temporaries: the same +1/-1 products, never the whole float matrix at once)."""
-    out = np.empty(len(codes))
-    for start in range(0, len(codes), rows):
-        block = 1.0 - 2.0 * codes[start:start + rows].astype(float)
-        out[start:start + rows] = np.abs(block @ d)
-    return out
 
 
 def sign_flip_p(d: np.ndarray, *, seed: int = BOOTSTRAP_SEED,
@@ -199,7 +192,7 @@ def sign_flip_p(d: np.ndarray, *, seed: int = BOOTSTRAP_SEED,
     if n == 0:
         return None
     observed = abs(float(d.sum()))
-    sums = _flipped_sums(_signs(seed, samples, n), d)
+    sums = np.abs(_signs(seed, samples, n) @ d)
     extreme = int(np.count_nonzero(sums >= observed * (1 - TIE_TOLERANCE)))
     if 2 ** n <= samples:
         return extreme / 2 ** n  # the identity pattern is among them
