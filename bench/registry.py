@@ -122,10 +122,21 @@ def _source_of(obj: Any) -> str:
     return f"{module}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
 
 
+def _check_registered(name: str) -> str:
+    """``name`` when it can be registered: one line of visible text
+    (``escape.check_name``) without a colon, which would split it as NAME:VARIANT."""
+    check_name(name)
+    if ":" in name:
+        raise BenchError(f"predictor name {visible(name)!r} holds a colon: `bench run "
+                         "NAME:VARIANT` splits there, so it could never be run "
+                         "(choose a name without one)")
+    return name
+
+
 def _add(entry: Entry) -> None:
     """Register ``entry``; a different object under a taken name, or a name that is
-    not one line of visible text (``escape.check_name``), is an error."""
-    check_name(entry.name)
+    not one line of visible text or holds a colon (``_check_registered``), is an error."""
+    _check_registered(entry.name)
     existing = _REGISTRY.get(entry.name)
     if existing is not None and existing.origin is not entry.origin:
         raise BenchError(f"predictor name {entry.name!r} is already registered by "
@@ -244,7 +255,7 @@ def _load_entry_point(name: str, value: str, load: Callable[[], Any]) -> None:
     kept as a failed entry (``bench list`` shows why), never raised."""
     source = f"entry point {visible(name)} = {visible(value)}"
     try:
-        check_name(name)
+        _check_registered(name)
     except BenchError as exc:
         _fail(visible(name), source, str(exc))
         return

@@ -254,6 +254,20 @@ def test_names_with_control_characters_are_refused_at_registration():
         assert bad not in registry.entries()
 
 
+def test_a_name_holding_the_variant_colon_is_refused_at_registration():
+    """``bench run NAME:VARIANT`` splits at the first colon, so a registered
+    ``end<!-- leaderboard:end -->`` could never be run ("unknown predictor
+    'end<!-- leaderboard'"): refused when registered, saying why."""
+    from bench import registry
+    from bench.errors import BenchError
+
+    for bad in ("end<!-- leaderboard:end -->", "mine:v3"):
+        with pytest.raises(BenchError, match="colon") as caught:
+            registry.price_predictor(bad)(lambda product: 1.0)
+        assert "NAME:VARIANT" in str(caught.value)
+        assert bad not in registry.entries()
+
+
 def test_a_plugin_name_with_a_line_break_cannot_split_bench_list(tmp_path):
     from bench import tables
 
